@@ -1,0 +1,1 @@
+"""Nexgate server: the messaging-first social layer of the Nexgate commerce platform."""

@@ -1,0 +1,1 @@
+"""Cross-node fan-out: one Bus interface, a memory engine (one node) and a Redis engine."""

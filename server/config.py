@@ -1,0 +1,180 @@
+"""Typed settings: config/default.toml, an optional NEXGATE_CONFIG file, then env overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576
+    public_url: str = "http://127.0.0.1:8080"
+    log_level: str = "INFO"
+    data_dir: str = "var"
+
+
+class DatabaseSettings(_Section):
+    url: str = ""
+    pool_min: int = 1
+    pool_max: int = 10
+    migrate_on_start: bool = True
+
+
+class RedisSettings(_Section):
+    url: str = ""
+
+
+class AuthSettings(_Section):
+    jwt_secret: str = ""
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 604_800
+    password_reset_ttl_s: int = 3600
+    refresh_cookie_name: str = "nexgate_refresh"
+    cookie_secure: bool = False
+    session_cookie_name: str = "nexgate_session"
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+
+
+class SmtpSettings(_Section):
+    host: str = ""
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    starttls: bool = False
+    sender: str = "Nexgate <no-reply@nexgate.local>"
+
+
+class RateLimit(BaseModel):
+    count: int
+    window_s: int
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        count, _, window = text.partition("/")
+        return cls(count=int(count), window_s=int(window or 3600))
+
+
+class RateLimitSettings(_Section):
+    api: RateLimit = RateLimit(count=1000, window_s=3600)
+    follow: RateLimit = RateLimit(count=50, window_s=3600)
+    post: RateLimit = RateLimit(count=50, window_s=3600)
+    comment: RateLimit = RateLimit(count=100, window_s=3600)
+    like: RateLimit = RateLimit(count=200, window_s=3600)
+    message: RateLimit = RateLimit(count=100, window_s=3600)
+    login_per_account: RateLimit = RateLimit(count=10, window_s=900)
+    login_per_ip: RateLimit = RateLimit(count=50, window_s=900)
+    forgot_password_per_ip: RateLimit = RateLimit(count=10, window_s=3600)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        return RateLimit.parse(value) if isinstance(value, str) else value
+
+
+class GatewaySettings(_Section):
+    heartbeat_interval_ms: int = 30_000
+    hello_timeout_s: float = 10
+    max_frame_bytes: int = 65_536
+    frame_budget: int = 120
+    frame_budget_window_s: float = 60
+    outbound_queue: int = 256
+    resume_log_depth: int = 1000
+    resume_log_age_s: int = 3600
+    longpoll_timeout_s: float = 25
+    presence_ttl_s: int = 90
+
+
+class JobSettings(_Section):
+    in_process_worker: bool = True
+    poll_interval_s: float = 1.0
+    max_attempts: int = 8
+
+
+class PushSettings(_Section):
+    webhook_url: str = ""
+
+
+class CommerceSettings(_Section):
+    service_token: str = ""
+
+
+class MessagingSettings(_Section):
+    edit_window_s: int = 900
+    max_message_chars: int = 4000
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    auth: AuthSettings = AuthSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    jobs: JobSettings = JobSettings()
+    push: PushSettings = PushSettings()
+    commerce: CommerceSettings = CommerceSettings()
+    messaging: MessagingSettings = MessagingSettings()
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir).resolve()
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    sections = Settings.model_fields
+    for name, value in env.items():
+        if not name.startswith("NEXGATE_") or name == "NEXGATE_CONFIG":
+            continue
+        rest = name[len("NEXGATE_") :].lower()
+        for section in sections:
+            if rest.startswith(section + "_"):
+                overrides.setdefault(section, {})[rest[len(section) + 1 :]] = value
+                break
+    if env.get("DATABASE_URL"):
+        overrides.setdefault("database", {})["url"] = env["DATABASE_URL"]
+    if env.get("REDIS_URL"):
+        overrides.setdefault("redis", {})["url"] = env["REDIS_URL"]
+    return overrides
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read default.toml, then the file at `path` or $NEXGATE_CONFIG, then env, then kwargs."""
+    env = dict(os.environ) if env is None else env
+    data: dict[str, Any] = {}
+    if DEFAULT_CONFIG.exists():
+        data = tomllib.loads(DEFAULT_CONFIG.read_text())
+    extra_path = path or env.get("NEXGATE_CONFIG")
+    if extra_path:
+        data = _merge(data, tomllib.loads(Path(extra_path).read_text()))
+    data = _merge(data, _env_overrides(env))
+    data = _merge(data, overrides)
+    return Settings.model_validate(data)

@@ -1,0 +1,1 @@
+"""HTTP transport: thin handlers per capability over the domain actions."""

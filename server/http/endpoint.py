@@ -1,0 +1,151 @@
+"""`@endpoint`: validates query and body with pydantic models, serialises the result, and
+records what the OpenAPI document says about the route."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from server.app_keys import PRINCIPAL
+from server.domain.auth_tokens import Principal
+from server.errors import BadRequest, Unauthorized, ValidationFailed
+from server.ids import parse_uuid
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class EndpointSpec:
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    public: bool = False
+    tags: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, bytes):
+        return None
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def json_response(value: Any, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(value), status=status, content_type="application/json")
+
+
+def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "body"
+        errors.setdefault(loc, []).append(err["msg"])
+    return errors
+
+
+def _raise_validation(exc: ValidationError) -> None:
+    errors = validation_errors(exc)
+    first = next(iter(errors.items()))
+    raise ValidationFailed(f"{first[0]}: {first[1][0]}", errors=errors) from None
+
+
+async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.read()
+    if not raw:
+        data: Any = {}
+    else:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "The request body must be a JSON object.", errors={"body": ["must be an object"]}
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        _raise_validation(exc)
+        raise
+
+
+def read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        _raise_validation(exc)
+        raise
+
+
+def endpoint(
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    public: bool = False,
+    tags: tuple[str, ...] = (),
+    errors: tuple[int, ...] = (),
+) -> Callable[[Handler], Handler]:
+    """Wrap `handler(request, *, query=..., body=...)`; it returns a JSON-able value (sent with
+    `status`), None (204) or a ready web.StreamResponse."""
+    spec = EndpointSpec(summary, body, query, response, status, public, tags, errors)
+
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def handler(request: web.Request) -> web.StreamResponse:
+            kwargs: dict[str, Any] = {}
+            if query is not None:
+                kwargs["query"] = read_query(request, query)
+            if body is not None:
+                kwargs["body"] = await read_body(request, body)
+            result = await fn(request, **kwargs)
+            if isinstance(result, web.StreamResponse):
+                return result
+            if result is None:
+                return web.Response(status=204)
+            return json_response(result, status)
+
+        handler.__endpoint__ = spec  # type: ignore[attr-defined]
+        return handler
+
+    return wrap
+
+
+def principal(request: web.Request) -> Principal:
+    user = request.get(PRINCIPAL)
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def path_id(request: web.Request, name: str = "id") -> uuid.UUID:
+    value = parse_uuid(request.match_info[name])
+    if value is None:
+        raise ValidationFailed.field(name, "must be a UUID")
+    return value
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"

@@ -1,0 +1,1 @@
+"""PostgreSQL storage: the only place with SQL."""

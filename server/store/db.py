@@ -1,0 +1,129 @@
+"""The database interface every store module uses: fetch / fetchrow / fetchval / execute /
+transaction. aiopg (psycopg2) sits behind it; queries use psycopg2 `%(name)s` parameters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiopg
+import orjson
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import psycopg2.extras
+
+log = logging.getLogger(__name__)
+
+psycopg2.extras.register_uuid()
+psycopg2.extensions.register_adapter(dict, lambda value: psycopg2.extras.Json(value, dumps=_dumps))
+
+Params = Mapping[str, Any] | Sequence[Any] | None
+Row = dict[str, Any]
+AfterCommit = Callable[[], Awaitable[None]]
+
+UniqueViolation = psycopg2.errors.UniqueViolation
+ForeignKeyViolation = psycopg2.errors.ForeignKeyViolation
+DataError = psycopg2.DataError
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def jsonb(value: Any) -> psycopg2.extras.Json:
+    """Wrap any JSON-serialisable value (lists included) for a jsonb column."""
+    return psycopg2.extras.Json(value, dumps=_dumps)
+
+
+class _Queries:
+    """fetch / fetchrow / fetchval / execute over one cursor factory."""
+
+    async def _run(self, sql: str, params: Params, mode: str) -> Any:
+        raise NotImplementedError
+
+    async def fetch(self, sql: str, params: Params = None) -> list[Row]:
+        return await self._run(sql, params, "all")
+
+    async def fetchrow(self, sql: str, params: Params = None) -> Row | None:
+        return await self._run(sql, params, "one")
+
+    async def fetchval(self, sql: str, params: Params = None) -> Any:
+        row = await self._run(sql, params, "one")
+        return None if row is None else next(iter(row.values()))
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        return await self._run(sql, params, "count")
+
+
+async def _run_on(conn: aiopg.Connection, sql: str, params: Params, mode: str) -> Any:
+    async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        await cur.execute(sql, params)
+        if mode == "count":
+            return cur.rowcount
+        if mode == "one":
+            row = await cur.fetchone()
+            return dict(row) if row is not None else None
+        return [dict(row) for row in await cur.fetchall()]
+
+
+class Transaction(_Queries):
+    """One open transaction. Work registered with `after_commit` runs only once it commits."""
+
+    def __init__(self, conn: aiopg.Connection) -> None:
+        self._conn = conn
+        self._after_commit: list[AfterCommit] = []
+
+    async def _run(self, sql: str, params: Params, mode: str) -> Any:
+        return await _run_on(self._conn, sql, params, mode)
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        self._after_commit.append(callback)
+
+
+class Database(_Queries):
+    def __init__(self, pool: aiopg.Pool, dsn: str) -> None:
+        self.pool = pool
+        self.dsn = dsn
+
+    @classmethod
+    async def connect(cls, dsn: str, *, minsize: int = 1, maxsize: int = 10) -> Database:
+        pool = await aiopg.create_pool(
+            dsn, minsize=minsize, maxsize=maxsize, timeout=30, options="-c timezone=UTC"
+        )
+        return cls(pool, dsn)
+
+    async def close(self) -> None:
+        self.pool.close()
+        await self.pool.wait_closed()
+
+    @property
+    def in_use(self) -> int:
+        return self.pool.size - self.pool.freesize
+
+    async def _run(self, sql: str, params: Params, mode: str) -> Any:
+        async with self.pool.acquire() as conn:
+            return await _run_on(conn, sql, params, mode)
+
+    @asynccontextmanager
+    async def transaction(self, *, isolation: str | None = None) -> AsyncIterator[Transaction]:
+        async with self.pool.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute("BEGIN" + (f" ISOLATION LEVEL {isolation}" if isolation else ""))
+                tx = Transaction(conn)
+                try:
+                    yield tx
+                except BaseException:
+                    await cur.execute("ROLLBACK")
+                    raise
+                await cur.execute("COMMIT")
+        for callback in tx._after_commit:
+            try:
+                await callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+
+
+Queries = _Queries

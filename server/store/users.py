@@ -1,0 +1,188 @@
+"""Users, refresh tokens and password resets."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from server.store.db import Queries, Row
+
+PROFILE_COLUMNS = """
+    u.id, u.username, u.email, u.display_name, u.bio, u.profile_picture_url,
+    u.cover_photo_url, u.location, u.website, u.is_private, u.is_verified, u.roles,
+    u.followers_count, u.following_count, u.posts_count, u.likes_received,
+    u.created_at, u.updated_at
+"""
+
+EDITABLE = (
+    "display_name",
+    "bio",
+    "profile_picture_url",
+    "cover_photo_url",
+    "location",
+    "website",
+    "is_private",
+)
+
+
+async def insert_user(
+    q: Queries,
+    *,
+    id: uuid.UUID,
+    username: str,
+    email: str,
+    password_hash: str,
+    display_name: str,
+) -> Row:
+    return await q.fetchrow(
+        f"""INSERT INTO users AS u (id, username, email, password_hash, display_name)
+            VALUES (%(id)s, %(username)s, %(email)s, %(password_hash)s, %(display_name)s)
+            RETURNING {PROFILE_COLUMNS}""",
+        locals(),
+    )
+
+
+async def get_by_id(q: Queries, user_id: uuid.UUID) -> Row | None:
+    return await q.fetchrow(
+        f"SELECT {PROFILE_COLUMNS} FROM users u WHERE u.id = %s AND u.is_active", (user_id,)
+    )
+
+
+async def get_by_username(q: Queries, username: str) -> Row | None:
+    return await q.fetchrow(
+        f"""SELECT {PROFILE_COLUMNS} FROM users u
+            WHERE lower(u.username) = lower(%s) AND u.is_active""",
+        (username,),
+    )
+
+
+async def get_credentials(q: Queries, login: str) -> Row | None:
+    """The account a login names, by username or email (case-insensitive)."""
+    return await q.fetchrow(
+        """SELECT id, username, roles, password_hash, is_active FROM users
+           WHERE lower(username) = lower(%(login)s) OR lower(email) = lower(%(login)s)
+           LIMIT 1""",
+        {"login": login},
+    )
+
+
+async def get_auth_state(q: Queries, user_id: uuid.UUID) -> Row | None:
+    return await q.fetchrow(
+        "SELECT id, username, email, roles, is_active FROM users WHERE id = %s", (user_id,)
+    )
+
+
+async def get_by_email(q: Queries, email: str) -> Row | None:
+    return await q.fetchrow(
+        "SELECT id, username, email FROM users WHERE lower(email) = lower(%s) AND is_active",
+        (email,),
+    )
+
+
+async def username_or_email_taken(q: Queries, username: str, email: str) -> Row | None:
+    return await q.fetchrow(
+        """SELECT lower(username) = lower(%(username)s) AS username_taken,
+                  lower(email) = lower(%(email)s) AS email_taken
+           FROM users WHERE lower(username) = lower(%(username)s) OR lower(email) = lower(%(email)s)
+           LIMIT 1""",
+        {"username": username, "email": email},
+    )
+
+
+async def update_profile(q: Queries, user_id: uuid.UUID, changes: dict[str, Any]) -> Row | None:
+    fields = [name for name in EDITABLE if name in changes]
+    assignments = ", ".join(f"{name} = %({name})s" for name in fields)
+    return await q.fetchrow(
+        f"""UPDATE users u SET {assignments}{", " if fields else ""}updated_at = now()
+            WHERE u.id = %(user_id)s RETURNING {PROFILE_COLUMNS}""",
+        {**{name: changes[name] for name in fields}, "user_id": user_id},
+    )
+
+
+async def set_password(q: Queries, user_id: uuid.UUID, password_hash: str) -> None:
+    await q.execute(
+        "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
+        (password_hash, user_id),
+    )
+
+
+async def bulk_insert_users(q: Queries, rows: list[tuple[Any, ...]]) -> int:
+    """(id, username, email, password_hash, display_name) tuples in one statement."""
+    if not rows:
+        return 0
+    return await q.execute(
+        """INSERT INTO users (id, username, email, password_hash, display_name)
+           SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[])
+           ON CONFLICT DO NOTHING""",
+        [list(col) for col in zip(*rows, strict=True)],
+    )
+
+
+# Refresh tokens ---------------------------------------------------------------------------
+
+
+async def insert_refresh_token(
+    q: Queries,
+    *,
+    id: uuid.UUID,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    token_hash: bytes,
+    expires_at: datetime,
+) -> None:
+    await q.execute(
+        """INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+           VALUES (%(id)s, %(user_id)s, %(family_id)s, %(token_hash)s, %(expires_at)s)""",
+        locals(),
+    )
+
+
+async def claim_refresh_token(q: Queries, token_hash: bytes) -> Row | None:
+    """Lock the token row (FOR UPDATE) so two concurrent rotations cannot both succeed."""
+    return await q.fetchrow(
+        """SELECT t.id, t.user_id, t.family_id, t.expires_at, t.rotated_at, t.revoked_at
+           FROM refresh_tokens t WHERE t.token_hash = %s FOR UPDATE""",
+        (token_hash,),
+    )
+
+
+async def mark_rotated(q: Queries, token_id: uuid.UUID) -> None:
+    await q.execute("UPDATE refresh_tokens SET rotated_at = now() WHERE id = %s", (token_id,))
+
+
+async def revoke_family(q: Queries, family_id: uuid.UUID) -> None:
+    await q.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = %s AND revoked_at IS NULL",
+        (family_id,),
+    )
+
+
+async def revoke_all_for_user(q: Queries, user_id: uuid.UUID) -> None:
+    await q.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
+        (user_id,),
+    )
+
+
+# Password resets --------------------------------------------------------------------------
+
+
+async def insert_password_reset(
+    q: Queries, *, id: uuid.UUID, user_id: uuid.UUID, token_hash: bytes, expires_at: datetime
+) -> None:
+    await q.execute(
+        """INSERT INTO password_resets (id, user_id, token_hash, expires_at)
+           VALUES (%(id)s, %(user_id)s, %(token_hash)s, %(expires_at)s)""",
+        locals(),
+    )
+
+
+async def consume_password_reset(q: Queries, token_hash: bytes) -> uuid.UUID | None:
+    """Mark an unexpired, unused reset token used; return its user, or None."""
+    return await q.fetchval(
+        """UPDATE password_resets SET used_at = now()
+           WHERE token_hash = %s AND used_at IS NULL AND expires_at > now()
+           RETURNING user_id""",
+        (token_hash,),
+    )
