@@ -18,15 +18,39 @@ from server.bus.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from server.config import Settings
 from server.domain.auth_tokens import Passwords, TokenSigner
 from server.domain.context import Context
-from server.http import auth, health, middlewares, openapi, users
+from server.domain.commerce_lifecycle import commerce_lifecycle
+from server.http import (
+    auth,
+    commerce,
+    gateway,
+    health,
+    messaging,
+    middlewares,
+    notifications,
+    openapi,
+    users,
+)
+from server.jobs import jobs_lifecycle
 from server.mail import make_mailer
 from server.store.db import Database
 from server.store.embedded import start_embedded
 from server.store.migrate import apply_migrations
+from server.ws import gateway_lifecycle
 
 log = logging.getLogger(__name__)
 
-ROUTE_TABLES = [health.routes, openapi.routes, auth.routes, users.routes]
+ROUTE_TABLES = [
+    health.routes,
+    openapi.routes,
+    auth.routes,
+    users.routes,
+    gateway.routes,
+    notifications.routes,
+    commerce.routes,
+    messaging.routes,
+]
+# Each capability's background work, started in this order after the core resources.
+LIFECYCLES = [gateway_lifecycle, jobs_lifecycle, commerce_lifecycle]
 
 
 def resolve_jwt_secret(settings: Settings) -> str:
@@ -103,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
         await db.close()
 
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.extend(LIFECYCLES)
     for table in ROUTE_TABLES:
         app.router.add_routes(table)
     return app

@@ -19,6 +19,7 @@ class MemoryBus:
         self._logs: dict[uuid.UUID, deque[UserEvent]] = {}
         self.user_listeners: list[UserListener] = []
         self.topic_listeners: list[TopicListener] = []
+        self.sessions: dict[uuid.UUID, int] = {}
 
     async def start(self) -> None:
         pass
@@ -68,3 +69,6 @@ class MemoryBus:
 
     async def last_seq(self, user_id: uuid.UUID) -> int:
         return self._seqs.get(user_id, 0)
+
+    async def online_users(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        return {u for u in user_ids if self.sessions.get(u)}
