@@ -17,8 +17,8 @@ from server.bus.memory import MemoryBus
 from server.bus.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from server.config import Settings
 from server.domain.auth_tokens import Passwords, TokenSigner
-from server.domain.context import Context
 from server.domain.commerce_lifecycle import commerce_lifecycle
+from server.domain.context import Context
 from server.http import (
     auth,
     commerce,
