@@ -78,6 +78,8 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise BadRequest("The request body is not valid JSON.") from None
+    if _has_nul(data):
+        raise ValidationFailed("Text may not contain NUL characters.", errors={"body": ["NUL"]})
     if not isinstance(data, dict):
         raise ValidationFailed(
             "The request body must be a JSON object.", errors={"body": ["must be an object"]}
@@ -89,7 +91,20 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise
 
 
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text cannot hold U+0000; refuse it at the edge instead of failing in SQL."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if _has_nul(dict(request.query)):
+        raise ValidationFailed("Text may not contain NUL characters.", errors={"query": ["NUL"]})
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:

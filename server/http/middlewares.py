@@ -94,6 +94,8 @@ def _is_public(request: web.Request) -> bool:
 
 @web.middleware
 async def authenticate(request: web.Request, handler):
+    if request.match_info.http_exception is not None:
+        raise request.match_info.http_exception  # no such route / method: say so, not 401
     ctx = request.app[CONTEXT]
     principal: Principal | None = None
     header = request.headers.get("Authorization", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from server.app_keys import CONTEXT
 from server.domain import accounts, graph
@@ -27,6 +27,13 @@ class ProfilePatch(BaseModel):
     profile_picture_url: str | None = Field(None, max_length=2048)
     cover_photo_url: str | None = Field(None, max_length=2048)
     is_private: bool | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> ProfilePatch:
+        for name in ("display_name", "is_private"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class StatsOut(BaseModel):

@@ -26,6 +26,13 @@ async def relationship(q: Queries, viewer: uuid.UUID, other: uuid.UUID) -> Row:
     )
 
 
+async def has_blocked(q: Queries, blocker: uuid.UUID, blocked: uuid.UUID) -> bool:
+    return await q.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = %s AND blocked_id = %s)",
+        (blocker, blocked),
+    )
+
+
 async def is_blocked_either_way(q: Queries, a: uuid.UUID, b: uuid.UUID) -> bool:
     return await q.fetchval(
         """SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = %(a)s AND blocked_id = %(b)s)
