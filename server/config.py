@@ -9,7 +9,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+# The source tree's config/, else ./config (an installed package, e.g. the Docker image).
+DEFAULT_CONFIG = next(
+    (
+        path
+        for path in (
+            Path(__file__).resolve().parent.parent / "config" / "default.toml",
+            Path.cwd() / "config" / "default.toml",
+        )
+        if path.exists()
+    ),
+    Path("config/default.toml"),
+)
 
 
 class _Section(BaseModel):
@@ -77,6 +88,7 @@ class RateLimitSettings(_Section):
     login_per_account: RateLimit = RateLimit(count=10, window_s=900)
     login_per_ip: RateLimit = RateLimit(count=50, window_s=900)
     forgot_password_per_ip: RateLimit = RateLimit(count=10, window_s=3600)
+    notify_per_actor: RateLimit = RateLimit(count=30, window_s=3600)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -101,10 +113,19 @@ class JobSettings(_Section):
     in_process_worker: bool = True
     poll_interval_s: float = 1.0
     max_attempts: int = 8
+    concurrency: int = 4
+    lease_s: float = 60
+    retry_base_s: float = 5
+    retry_max_s: float = 3600
+    shutdown_grace_s: float = 10
+    digest_hour_utc: int = 8
+    digest_weekday: int = 0
 
 
 class PushSettings(_Section):
     webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_timeout_s: float = 10
 
 
 class CommerceSettings(_Section):
