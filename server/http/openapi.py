@@ -110,7 +110,9 @@ def build_openapi(app: web.Application, title: str = "Nexgate API") -> dict[str,
             responses[str(status)] = {"description": "Problem", "content": problem_content}
         responses["default"] = {"description": "Problem", "content": problem_content}
         op["responses"] = responses
-        if not spec.public:
+        if spec.extra.get("security"):
+            op["security"] = spec.extra["security"]
+        elif not spec.public:
             op["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[method] = op
 
@@ -121,7 +123,13 @@ def build_openapi(app: web.Application, title: str = "Nexgate API") -> dict[str,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "serviceToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Service-Token",
+                    "description": "Commerce services only (config commerce.service_token).",
+                },
             },
         },
     }
