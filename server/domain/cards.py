@@ -7,6 +7,7 @@ decimals plus its integer minor units and a formatted label.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -375,7 +376,8 @@ def group_card(row: Row, now: datetime, *, viewer_joined: bool | None = None) ->
         if row["individual_price"]
         else 0
     )
-    seconds = max(0, int((row["expires_at"] - now).total_seconds()))
+    remaining = (row["expires_at"] - now).total_seconds()
+    seconds = max(0, math.ceil(remaining))  # 0 only once it has expired
     join_enabled = status in ("open", "almost_full")
     if status in ("full", "expired", "cancelled"):
         cta_label = GROUP_STATUS_LABELS[status]
@@ -405,7 +407,7 @@ def group_card(row: Row, now: datetime, *, viewer_joined: bool | None = None) ->
         "expires_at": _iso(row["expires_at"]),
         "seconds_remaining": seconds if status not in ("full", "cancelled") else 0,
         "time_remaining_label": (
-            time_remaining_label(seconds) if status in ("open", "almost_full") else None
+            time_remaining_label(remaining) if status in ("open", "almost_full") else None
         ),
         "status": status,
         "status_label": GROUP_STATUS_LABELS[status],
