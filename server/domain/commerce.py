@@ -641,13 +641,22 @@ async def list_groups(
     }
 
 
+_JOINED_COLUMNS = frozenset(
+    {
+        "product_name",
+        "product_images",
+        "product_price",
+        "product_currency",
+        "product_owner_id",
+        "product_shop_id",
+        "rank",
+    }
+)
+
+
 def _view(row: Row, card: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
     """An entity as the API returns it: its stored fields plus its ready-to-draw card."""
-    view = {
-        k: v
-        for k, v in row.items()
-        if k not in drop and not k.startswith("product_") and k != "rank"
-    }
+    view = {k: v for k, v in row.items() if k not in drop and k not in _JOINED_COLUMNS}
     view["card"] = card
     return view
 
