@@ -47,9 +47,23 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from server.demo import run_seed_demo
+
+    summary = asyncio.run(run_seed_demo(settings))
+    print(
+        f"demo world ready: {len(summary['users'])} users ({', '.join(summary['users'])}; "
+        f"password {summary['password']!r}), {summary['shops']} shops, "
+        f"{summary['products']} products, {summary['events']} events, "
+        f"{summary['groups']} buy-together groups, {summary['installment_plans']} plans"
+    )
+    return 0
+
+
 COMMANDS = {
     "serve": (_serve, "run the HTTP + WebSocket server"),
     "migrate": (_migrate, "apply pending database migrations"),
+    "seed-demo": (_seed_demo, "fill a demo world: users, follows, shops, products, groups"),
 }
 
 
