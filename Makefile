@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint fmt install clean
+.PHONY: run demo test lint fmt install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	$(VENV)/bin/nexgate serve
+
+# `make run` with a demo world: users who follow each other, shops, products, events,
+# buy-together groups at every status and installment plans (safe to re-run).
+demo: $(STAMP)
+	$(VENV)/bin/nexgate seed-demo
 	$(VENV)/bin/nexgate serve
 
 test: $(STAMP)
