@@ -170,7 +170,7 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
 
     # (key, product, creator, target, spots, expires in, members, state)
     groups = [
-        ("open", "iphone", "ava", "799.00", 10, timedelta(days=2), ["ava", "noah", "sam"]),
+        ("open", "iphone", "ava", "799.00", 10, timedelta(days=3), ["ava", "noah", "sam"]),
         (
             "almost_full",
             "laptop",

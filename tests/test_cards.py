@@ -182,7 +182,7 @@ def test_group_card_shows_savings_and_progress():
     assert card["product"]["name"] == "iPhone 15"
     assert card["product"]["image_url"] == "https://cdn.example.com/p.jpg"
     assert card["progress"] == 0.6
-    assert card["time_remaining_label"] == "2 days left"
+    assert card["time_remaining_label"] == "2 days left"  # exactly 48 hours
     assert card["spots_left_label"] == "2 spots left"
     assert card["link"] == f"/buy-together/groups/{card['id']}"
 
@@ -203,8 +203,10 @@ def test_no_savings_badge_without_a_discount():
         (3599, "59 minutes left"),
         (3600, "1 hour left"),
         (86399, "23 hours left"),
-        (86400, "1 day left"),
-        (2 * 86400 + 5, "2 days left"),
+        (86400, "24 hours left"),
+        (2 * 86400 - 1, "47 hours left"),
+        (2 * 86400, "2 days left"),
+        (3 * 86400 - 1, "2 days left"),
     ],
 )
 def test_time_remaining_labels(seconds, label):

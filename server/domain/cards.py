@@ -147,14 +147,15 @@ def _plural(n: int, word: str) -> str:
 
 
 def time_remaining_label(seconds: float) -> str:
-    """`2 days left`, `5 hours left`, `1 minute left`, `Less than a minute left`, `Expired`."""
+    """`2 days left`, `47 hours left`, `1 minute left`, `Less than a minute left`, `Expired`.
+    Rounded down; hours up to two days, so 1 day 23 hours never reads as "1 day left"."""
     if seconds <= 0:
         return "Expired"
     if seconds < 60:
         return "Less than a minute left"
     if seconds < 3600:
         return _plural(int(seconds // 60), "minute") + " left"
-    if seconds < 86400:
+    if seconds < 2 * 86400:
         return _plural(int(seconds // 3600), "hour") + " left"
     return _plural(int(seconds // 86400), "day") + " left"
 
