@@ -47,6 +47,15 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import uvloop
+
+    from server.jobs.runtime import run_worker
+
+    uvloop.run(run_worker(settings, concurrency=args.concurrency))
+    return 0
+
+
 def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from server.demo import run_seed_demo
 
@@ -64,6 +73,7 @@ COMMANDS = {
     "serve": (_serve, "run the HTTP + WebSocket server"),
     "migrate": (_migrate, "apply pending database migrations"),
     "seed-demo": (_seed_demo, "fill a demo world: users, follows, shops, products, groups"),
+    "worker": (_worker, "run a background job worker"),
 }
 
 
@@ -86,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 EXTRA_ARGS: dict = {}
+EXTRA_ARGS["worker"] = lambda cmd: cmd.add_argument(
+    "--concurrency", type=int, help="jobs run at once (default: jobs.concurrency)"
+)
 
 if __name__ == "__main__":
     sys.exit(main())

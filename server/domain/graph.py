@@ -7,7 +7,9 @@ from typing import Any
 
 from server.domain.accounts import find_visible_user, profile_view
 from server.domain.auth_tokens import Principal
+from server.domain import notifications
 from server.domain.context import Context
+from server.domain.notifications import NotificationType
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.ids import new_id, parse_uuid
 from server.pagination import decode_id_cursor, page
@@ -53,10 +55,32 @@ async def follow(ctx: Context, actor: Principal, target_ref: str) -> dict[str, A
 
 async def on_followed(ctx: Context, tx: Any, actor: Principal, target: Row, follow: Row) -> None:
     """Side effects of a new follow or follow request (notifications hook in here)."""
+    await notifications.notify(
+        ctx,
+        tx,
+        recipient_id=target["id"],
+        actor_id=actor.user_id,
+        type=NotificationType.FOLLOW_REQUEST
+        if follow["status"] == "pending"
+        else NotificationType.FOLLOW,
+        entity_type="user",
+        entity_id=target["id"],
+        data={"follow_id": str(follow["id"])},
+    )
 
 
 async def on_follow_accepted(ctx: Context, tx: Any, accepter: Principal, follow: Row) -> None:
     """Side effects of an accepted follow request (notifications hook in here)."""
+    await notifications.notify(
+        ctx,
+        tx,
+        recipient_id=follow["follower_id"],
+        actor_id=accepter.user_id,
+        type=NotificationType.FOLLOW_ACCEPTED,
+        entity_type="user",
+        entity_id=accepter.user_id,
+        data={"follow_id": str(follow["id"])},
+    )
 
 
 async def unfollow(ctx: Context, actor: Principal, target_ref: str) -> None:
@@ -136,6 +160,7 @@ async def block(ctx: Context, actor: Principal, target_ref: str) -> None:
 
 async def on_blocked(ctx: Context, tx: Any, blocker: uuid.UUID, blocked: uuid.UUID) -> None:
     """Other capabilities drop what a block ends (list memberships, pending invites...)."""
+    await notifications.on_blocked(ctx, tx, blocker, blocked)
 
 
 async def _target_id_allowing_blocked(ctx: Context, actor: Principal, ref: str) -> uuid.UUID:

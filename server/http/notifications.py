@@ -1,7 +1,165 @@
-"""HTTP routes of the notifications capability."""
+"""HTTP routes of the notifications capability: /api/notifications."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import Any
+
 from aiohttp import web
+from pydantic import BaseModel, Field, field_validator
+
+from server.app_keys import CONTEXT
+from server.domain import notifications
+from server.domain.notification_catalog import (
+    Category,
+    NotificationSettings,
+    NotificationType,
+    SettingsPatch,
+)
+from server.http.endpoint import endpoint, path_id, principal
+from server.pagination import PageQuery
 
 routes = web.RouteTableDef()
+TAGS = ("notifications",)
+
+
+class ListQuery(PageQuery):
+    unread: bool = False
+    # One type or several, comma-separated (e.g. "mention_post,mention_comment").
+    type: str | None = Field(None, max_length=512)
+    category: Category | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _types(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for item in value.split(","):
+            if item.strip() not in NotificationType._value2member_map_:
+                raise ValueError(f"unknown notification type {item.strip()!r}")
+        return value
+
+
+class ActorOut(BaseModel):
+    id: uuid.UUID
+    username: str
+    display_name: str
+    profile_picture_url: str | None = None
+    is_verified: bool = False
+
+
+class ActionOut(BaseModel):
+    kind: str
+    target_type: str
+    target_id: str
+
+
+class NotificationOut(BaseModel):
+    id: uuid.UUID
+    type: NotificationType
+    category: Category
+    entity_type: str
+    entity_id: uuid.UUID
+    actor_id: uuid.UUID | None
+    actors: list[ActorOut]
+    actor_count: int
+    event_count: int
+    data: dict[str, Any]
+    content: str
+    action: ActionOut
+    is_read: bool
+    read_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None
+    unread_count: int
+
+
+class UnreadOut(BaseModel):
+    unread_count: int
+
+
+class ReadOut(BaseModel):
+    id: uuid.UUID
+    is_read: bool
+    read_at: datetime | None
+    unread_count: int
+
+
+class ReadAllOut(BaseModel):
+    marked: int
+    unread_count: int
+
+
+# Fixed paths before the {id} ones.
+
+
+@routes.get("/api/notifications")
+@endpoint(
+    "Your notifications, latest activity first (filter: unread, type, category)",
+    query=ListQuery,
+    response=NotificationPage,
+    tags=TAGS,
+    errors=(422,),
+)
+async def list_notifications(request: web.Request, query: ListQuery) -> dict:
+    return await notifications.list_notifications(
+        request.app[CONTEXT],
+        principal(request),
+        limit=query.limit,
+        cursor=query.cursor,
+        unread=query.unread,
+        types=[t.strip() for t in query.type.split(",")] if query.type else None,
+        category=query.category.value if query.category else None,
+    )
+
+
+@routes.get("/api/notifications/unread-count")
+@endpoint("How many of your notifications are unread", response=UnreadOut, tags=TAGS)
+async def unread_count(request: web.Request) -> dict:
+    return await notifications.unread_count(request.app[CONTEXT], principal(request))
+
+
+@routes.patch("/api/notifications/read-all")
+@endpoint("Mark all your notifications read", response=ReadAllOut, tags=TAGS)
+async def read_all(request: web.Request) -> dict:
+    return await notifications.mark_all_read(request.app[CONTEXT], principal(request))
+
+
+@routes.get("/api/notifications/settings")
+@endpoint(
+    "Your notification preferences (per category: push, in-app, email, frequency)",
+    response=NotificationSettings,
+    tags=TAGS,
+)
+async def get_settings(request: web.Request) -> NotificationSettings:
+    return await notifications.get_settings(request.app[CONTEXT], principal(request))
+
+
+@routes.patch("/api/notifications/settings")
+@endpoint(
+    "Change your notification preferences (only the given fields change)",
+    body=SettingsPatch,
+    response=NotificationSettings,
+    tags=TAGS,
+    errors=(422,),
+)
+async def patch_settings(request: web.Request, body: SettingsPatch) -> NotificationSettings:
+    return await notifications.update_settings(request.app[CONTEXT], principal(request), body)
+
+
+@routes.patch("/api/notifications/{id}/read")
+@endpoint("Mark one notification read", response=ReadOut, tags=TAGS, errors=(404, 422))
+async def mark_read(request: web.Request) -> dict:
+    return await notifications.mark_read(request.app[CONTEXT], principal(request), path_id(request))
+
+
+@routes.delete("/api/notifications/{id}")
+@endpoint("Delete one notification", status=204, tags=TAGS, errors=(404, 422))
+async def delete(request: web.Request) -> None:
+    await notifications.delete(request.app[CONTEXT], principal(request), path_id(request))

@@ -1,0 +1,423 @@
+"""Notifications: the one call every capability makes (`notify`), and the notification center
+(list, unread count, mark read, read all, delete, preferences).
+
+Usage from any domain action, inside the transaction of the write that causes it:
+
+    from server.domain import notifications
+    from server.domain.notifications import NotificationType
+
+    async with ctx.db.transaction() as tx:
+        like = await posts_store.insert_like(tx, ...)
+        await notifications.notify(
+            ctx, tx,
+            recipient_id=post["author_id"], actor_id=actor.user_id,
+            type=NotificationType.LIKE_POST, entity_type="post", entity_id=post["id"],
+        )
+
+Everything else (rules, preferences, batching, unread counter, live events, push, email) is
+handled behind that call.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from server.domain.auth_tokens import Principal
+from server.domain.context import Context
+from server.domain.notification_catalog import (
+    BATCH_WINDOW_S,
+    MAX_ACTORS,
+    Category,
+    NotificationSettings,
+    NotificationType,
+    SettingsPatch,
+    action,
+    channels_for,
+    effective_settings,
+    info,
+    merge_patch,
+    preview,
+    render,
+    types_in,
+)
+from server.errors import NotFound, ValidationFailed
+from server.ids import new_id
+from server.jobs.queue import enqueue
+from server.pagination import decode_cursor, encode_cursor
+from server.store import notifications as store
+from server.store.db import Row, Transaction
+
+__all__ = [
+    "Category",
+    "NotificationType",
+    "forget_entity",
+    "notify",
+    "preview",
+    "retract",
+]
+
+log = logging.getLogger(__name__)
+
+# Gateway events (per-user, sequenced, to every live session of the recipient).
+CREATED = "notification.created"
+UPDATED = "notification.updated"
+READ = "notification.read"
+READ_ALL = "notification.read_all"
+DELETED = "notification.deleted"
+
+
+def _jsonable(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value))
+
+
+def view(row: Row) -> dict[str, Any]:
+    """A notification as clients see it: structured fields plus the rendered `content`."""
+    actors = row.get("actors") or []
+    if isinstance(actors, str):
+        actors = orjson.loads(actors)
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "category": info(row["type"]).category.value,
+        "entity_type": row["entity_type"],
+        "entity_id": row["entity_id"],
+        "actor_id": row["actor_id"],
+        "actors": actors,
+        "actor_count": row["actor_count"],
+        "event_count": row["event_count"],
+        "data": row["data"] or {},
+        "content": row["content"],
+        "action": action(
+            row["type"], row["entity_type"], row["entity_id"], row["actor_ids"], row["actor_count"]
+        ),
+        "is_read": row["is_read"],
+        "read_at": row["read_at"],
+        "created_at": row["created_at"],
+        "updated_at": row["latest_at"],
+    }
+
+
+def _usernames(actors: list[dict[str, Any]]) -> list[str]:
+    return [a["username"] for a in actors]
+
+
+async def notify(
+    ctx: Context,
+    tx: Transaction,
+    *,
+    recipient_id: uuid.UUID,
+    type: NotificationType | str,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    actor_id: uuid.UUID | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Notify `recipient_id` that `actor_id` did `type` to `entity_type`/`entity_id`.
+
+    Call it INSIDE the transaction `tx` of the write that causes it; nothing is visible or
+    delivered unless that transaction commits. Returns the notification as clients see it, or
+    None when nothing was recorded. In order:
+
+    1. Rules: never to yourself; nothing between users who block each other (either way);
+       nothing from an actor the recipient muted; at most `rate_limits.notify_per_actor` from
+       one actor to one recipient (messages exempt); an inactive recipient gets nothing.
+    2. Preferences of the recipient's category for `type` (push / in-app / email, frequency
+       all / important / none; critical types always reach the in-app center).
+    3. Batching: the same `type` + entity for the recipient within 5 minutes (and still unread)
+       updates that notification instead of adding one: the actor moves to the front of its
+       actor list (kept to 100), actor_count / event_count grow, `data` merges, the time moves
+       to now and the text is re-rendered ("@ana, @ben, @cy and 10 others liked your post").
+       Concurrent calls for one key are serialised by a unique index: one row, every actor.
+    4. The unread counter moves in `tx`; after commit `notification.created` or
+       `notification.updated` (with `unread_count`) goes to every live session of the
+       recipient. If they have none, a push job is enqueued in `tx` (coalesced per
+       notification); email "on" enqueues one email per batch, digests are periodic.
+
+    `data` holds what the template needs (e.g. `comment_preview` for COMMENT_POST,
+    `product_name` for PRODUCT_MESSAGE; pass text through `preview()`), plus anything a client
+    wants (ids of the comment, conversation, ...). JSON values only.
+    A capability that must stay silent (a muted conversation) simply does not call notify().
+    """
+    type = NotificationType(type)
+    spec = info(type)
+    if actor_id is not None and actor_id == recipient_id:
+        return None
+    facts = await store.recipient_context(tx, recipient_id, actor_id)
+    if not facts["recipient_active"] or facts["blocked"] or facts["muting"]:
+        return None
+    settings = effective_settings(facts["prefs"])
+    channels = channels_for(settings, type, actor_is_followed=facts["follows_actor"])
+    if not channels.any:
+        return None
+    if actor_id is not None and not spec.flood_exempt:
+        over = await ctx.limiter.hit(
+            f"notify:{recipient_id}:{actor_id}", ctx.settings.rate_limits.notify_per_actor
+        )
+        if over:
+            log.info(
+                "notification dropped by the flood cap",
+                extra={"recipient": str(recipient_id), "actor": str(actor_id)},
+            )
+            return None
+
+    payload = _jsonable(data or {})
+    row = None
+    for _ in range(3):
+        await store.close_expired_batch(
+            tx,
+            recipient=recipient_id,
+            type=type.value,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            window_s=BATCH_WINDOW_S,
+        )
+        row = await store.upsert_batch(
+            tx,
+            id=new_id(),
+            recipient=recipient_id,
+            type=type.value,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            actor=actor_id,
+            data=payload,
+            visible=channels.in_app,
+            window_s=BATCH_WINDOW_S,
+            max_actors=MAX_ACTORS,
+        )
+        if row is not None:
+            break
+    if row is None:  # pragma: no cover - only if the clock jumps under us
+        raise RuntimeError("could not record the notification")
+
+    content = render(
+        type, _usernames(row["actors"]), row["actor_count"], row["event_count"], row["data"]
+    )
+    row["content"] = content
+    delta = 1 if row["inserted"] and row["visible"] else 0
+    unread = await store.set_content_and_count(tx, row["id"], content, recipient_id, delta)
+    result = view(row)
+
+    if row["visible"]:
+        ctx.emit_after_commit(
+            tx,
+            [recipient_id],
+            CREATED if row["inserted"] else UPDATED,
+            _jsonable({"notification": result, "unread_count": unread}),
+        )
+    if channels.push and not await ctx.bus.online_users([recipient_id]):
+        await enqueue(
+            tx,
+            "push.send",
+            {"notification_id": str(row["id"]), "user_id": str(recipient_id)},
+            coalesce_key=f"push:{row['id']}",
+        )
+    if channels.email == "on" and row["inserted"]:
+        # One email per batch, sent when its window closes (so it carries the batched text),
+        # and only if the recipient has not read it by then.
+        await enqueue(
+            tx,
+            "notifications.email",
+            {"notification_id": str(row["id"])},
+            delay_s=BATCH_WINDOW_S,
+            coalesce_key=f"email:{row['id']}",
+        )
+    return result
+
+
+async def retract(
+    ctx: Context,
+    tx: Transaction,
+    *,
+    recipient_id: uuid.UUID,
+    type: NotificationType | str,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    actor_id: uuid.UUID,
+) -> None:
+    """Undo an actor's part in a notification (an unlike, a deleted comment, an unfollow):
+    the actor leaves the notification of that key; a notification left without actors goes."""
+    rows = await store.rows_with_actor(
+        tx,
+        recipient=recipient_id,
+        actor=actor_id,
+        type=NotificationType(type).value,
+        entity_type=entity_type,
+        entity_id=entity_id,
+    )
+    await _remove_actor_from(ctx, tx, recipient_id, actor_id, rows)
+
+
+async def forget_entity(
+    ctx: Context, tx: Transaction, *, entity_type: str, entity_id: uuid.UUID
+) -> None:
+    """Delete every notification about an entity that no longer exists (a deleted post)."""
+    rows = await store.rows_for_entity(tx, entity_type, entity_id)
+    if not rows:
+        return
+    await _delete_rows(ctx, tx, [r["id"] for r in rows])
+
+
+async def on_blocked(ctx: Context, tx: Transaction, blocker: uuid.UUID, blocked: uuid.UUID) -> None:
+    """A block ends what the two caused each other: each leaves the other's notifications."""
+    for recipient, actor in sorted([(blocker, blocked), (blocked, blocker)]):
+        rows = await store.rows_with_actor(tx, recipient=recipient, actor=actor)
+        await _remove_actor_from(ctx, tx, recipient, actor, rows)
+
+
+async def _remove_actor_from(
+    ctx: Context, tx: Transaction, recipient: uuid.UUID, actor: uuid.UUID, rows: list[Row]
+) -> None:
+    gone: list[uuid.UUID] = []
+    for row in rows:
+        if row["actor_count"] <= 1 or len(row["actor_ids"]) <= 1:
+            gone.append(row["id"])
+            continue
+        updated = await store.remove_actor(tx, row["id"], actor)
+        content = render(
+            updated["type"],
+            _usernames(updated["actors"]),
+            updated["actor_count"],
+            updated["event_count"],
+            updated["data"],
+        )
+        await store.set_content(tx, row["id"], content)
+    if gone:
+        await _delete_rows(ctx, tx, gone)
+
+
+async def _delete_rows(ctx: Context, tx: Transaction, ids: list[uuid.UUID]) -> None:
+    deleted = await store.delete_rows(tx, ids)
+    by_user: dict[uuid.UUID, list[Row]] = {}
+    for row in deleted:
+        by_user.setdefault(row["recipient_id"], []).append(row)
+    for user, rows in sorted(by_user.items()):
+        dec = sum(1 for r in rows if not r["is_read"] and r["visible"])
+        unread = await store.adjust_counter(tx, user, -dec)
+        for r in rows:
+            if r["visible"]:
+                ctx.emit_after_commit(
+                    tx, [user], DELETED, {"id": str(r["id"]), "unread_count": unread}
+                )
+
+
+# -- the notification center ---------------------------------------------------------------
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    values = decode_cursor(cursor, 2)
+    if values is None:
+        return None
+    try:
+        return datetime.fromisoformat(values[0]), uuid.UUID(str(values[1]))
+    except (TypeError, ValueError):
+        raise ValidationFailed.field("cursor", "is not a cursor this list produced") from None
+
+
+async def list_notifications(
+    ctx: Context,
+    viewer: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    unread: bool = False,
+    types: list[str] | None = None,
+    category: str | None = None,
+) -> dict[str, Any]:
+    """The viewer's notifications, latest activity first; keyset-paginated."""
+    wanted: list[str] | None = None
+    if types:
+        try:
+            wanted = sorted({NotificationType(t).value for t in types})
+        except ValueError:
+            raise ValidationFailed.field("type", "is not a notification type") from None
+    if category:
+        in_category = types_in({Category(category)})
+        wanted = sorted(set(wanted) & set(in_category)) if wanted is not None else in_category
+        if not wanted:
+            return {"items": [], "next_cursor": None, "unread_count": 0}
+    rows = await store.list_page(
+        ctx.db,
+        viewer.user_id,
+        limit=limit,
+        after=_decode_cursor(cursor),
+        unread_only=unread,
+        types=wanted,
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(last["latest_at"].isoformat(), str(last["id"]))
+    return {
+        "items": [view(row) for row in rows],
+        "next_cursor": next_cursor,
+        "unread_count": await store.unread_count(ctx.db, viewer.user_id),
+    }
+
+
+async def unread_count(ctx: Context, viewer: Principal) -> dict[str, int]:
+    return {"unread_count": await store.unread_count(ctx.db, viewer.user_id)}
+
+
+async def mark_read(ctx: Context, viewer: Principal, notification_id: uuid.UUID) -> dict[str, Any]:
+    """Mark one notification read (idempotent); other devices get `notification.read`."""
+    async with ctx.db.transaction() as tx:
+        row = await store.mark_read(tx, notification_id, viewer.user_id)
+        if row is None:
+            raise NotFound("No such notification.")
+        if row["changed"] and row["visible"]:
+            unread = await store.adjust_counter(tx, viewer.user_id, -1)
+            ctx.emit_after_commit(
+                tx, [viewer.user_id], READ, {"id": str(notification_id), "unread_count": unread}
+            )
+        else:
+            unread = await store.unread_count(tx, viewer.user_id)
+    return {
+        "id": notification_id,
+        "is_read": True,
+        "read_at": row["read_at"],
+        "unread_count": unread,
+    }
+
+
+async def mark_all_read(ctx: Context, viewer: Principal) -> dict[str, int]:
+    async with ctx.db.transaction() as tx:
+        changed = await store.mark_all_read(tx, viewer.user_id)
+        unread = await store.adjust_counter(tx, viewer.user_id, -changed)
+        if changed:
+            ctx.emit_after_commit(
+                tx, [viewer.user_id], READ_ALL, {"marked": changed, "unread_count": unread}
+            )
+    return {"marked": changed, "unread_count": unread}
+
+
+async def delete(ctx: Context, viewer: Principal, notification_id: uuid.UUID) -> None:
+    async with ctx.db.transaction() as tx:
+        row = await store.delete(tx, notification_id, viewer.user_id)
+        if row is None:
+            raise NotFound("No such notification.")
+        dec = 1 if not row["is_read"] and row["visible"] else 0
+        unread = await store.adjust_counter(tx, viewer.user_id, -dec)
+        if row["visible"]:
+            ctx.emit_after_commit(
+                tx, [viewer.user_id], DELETED, {"id": str(notification_id), "unread_count": unread}
+            )
+
+
+async def get_settings(ctx: Context, viewer: Principal) -> NotificationSettings:
+    return effective_settings(await store.get_settings(ctx.db, viewer.user_id))
+
+
+async def update_settings(
+    ctx: Context, viewer: Principal, patch: SettingsPatch
+) -> NotificationSettings:
+    async with ctx.db.transaction() as tx:
+        stored = await store.lock_settings(tx, viewer.user_id)
+        merged = merge_patch(stored, patch)
+        await store.save_settings(tx, viewer.user_id, merged)
+    return effective_settings(merged)

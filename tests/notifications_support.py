@@ -1,0 +1,238 @@
+"""Helpers for the notification and job tests: an app whose jobs the test runs on demand, bus
+listeners, direct notify() calls inside real transactions, local SMTP and webhook servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from server.app import create_app
+from server.app_keys import CONTEXT
+from server.bus.base import UserEvent
+from server.domain import notifications
+from server.domain.context import Context
+from server.ids import new_id
+from server.jobs.worker import Worker
+from tests.conftest import make_settings
+
+
+def ctx_of(client: TestClient) -> Context:
+    return client.server.app[CONTEXT]
+
+
+async def app_client(aiohttp_client, database_url: str, tmp_path, **overrides: Any) -> TestClient:
+    """A test client on a fresh app; its jobs run only when the test says (run_jobs)."""
+    overrides.setdefault("jobs", {})
+    overrides["jobs"] = {"in_process_worker": False, "retry_base_s": 1, **overrides["jobs"]}
+    settings = make_settings(database_url, tmp_path, **overrides)
+    return await aiohttp_client(create_app(settings))
+
+
+async def run_jobs(client: TestClient, timeout_s: float = 30) -> int:
+    """Run every due job to completion (and those they enqueue) in this process."""
+    worker = Worker(ctx_of(client), listen=False, periodic=False)
+    return await worker.run_until_idle(timeout_s)
+
+
+async def jobs(client: TestClient, kind: str | None = None) -> list[dict[str, Any]]:
+    db = ctx_of(client).db
+    if kind is None:
+        return await db.fetch("SELECT * FROM jobs ORDER BY created_at, id")
+    return await db.fetch("SELECT * FROM jobs WHERE kind = %s ORDER BY created_at, id", (kind,))
+
+
+async def make_due(client: TestClient) -> None:
+    """Pretend the future is now: every queued job becomes due."""
+    await ctx_of(client).db.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued'")
+
+
+@dataclass
+class Events:
+    items: list[UserEvent] = field(default_factory=list)
+
+    def __call__(self, event: UserEvent) -> None:
+        self.items.append(event)
+
+    def of(self, user_id: str | uuid.UUID, type: str | None = None) -> list[UserEvent]:
+        uid = uuid.UUID(str(user_id))
+        return [e for e in self.items if e.user_id == uid and (type is None or e.type == type)]
+
+
+def listen(client: TestClient) -> Events:
+    events = Events()
+    ctx_of(client).bus.user_listeners.append(events)
+    return events
+
+
+async def set_online(client: TestClient, user_id: str) -> None:
+    bus = ctx_of(client).bus
+    uid = uuid.UUID(str(user_id))
+    if hasattr(bus, "presence_join"):
+        await bus.presence_join(uid)
+    else:  # pragma: no cover - the first memory engine
+        bus.sessions[uid] = bus.sessions.get(uid, 0) + 1
+
+
+async def notify(client: TestClient, **kwargs: Any) -> dict[str, Any] | None:
+    """notify() inside its own committed transaction (stands in for a capability's action)."""
+    ctx = ctx_of(client)
+    for key in ("recipient_id", "actor_id", "entity_id"):
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = uuid.UUID(kwargs[key])
+    kwargs.setdefault("entity_id", new_id())
+    kwargs.setdefault("entity_type", "post")
+    async with ctx.db.transaction() as tx:
+        return await notifications.notify(ctx, tx, **kwargs)
+
+
+async def insert_users(client: TestClient, count: int, prefix: str = "fan") -> list[uuid.UUID]:
+    """Many users at once, straight into the table (no password hashing)."""
+    db = ctx_of(client).db
+    ids = [new_id() for _ in range(count)]
+    tag = uuid.uuid4().hex[:6]
+    await db.execute(
+        """INSERT INTO users (id, username, email, password_hash, display_name)
+           SELECT u, %(p)s || '_' || %(t)s || '_' || n, %(p)s || n || '_' || %(t)s || '@x.test',
+                  'x', 'Fan ' || n
+           FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS a(u, n)""",
+        {"p": prefix, "t": tag, "ids": ids},
+    )
+    return ids
+
+
+async def listing(client: TestClient, user, **params: Any) -> dict[str, Any]:
+    resp = await client.get("/api/notifications", params=params, headers=user.auth)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def unread(client: TestClient, user) -> int:
+    resp = await client.get("/api/notifications/unread-count", headers=user.auth)
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["unread_count"]
+
+
+# -- a local SMTP server (aiosmtpd) --------------------------------------------------------
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.arrived = asyncio.Event()
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        msg = message_from_bytes(envelope.content)
+        msg["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
+        self.messages.append(msg)
+        self.arrived.set()
+        return "250 OK"
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    inbox: _Inbox
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.inbox.messages
+
+    async def wait_for(self, count: int, timeout_s: float = 10) -> list[Message]:
+        async with asyncio.timeout(timeout_s):
+            while len(self.messages) < count:
+                self.inbox.arrived.clear()
+                await self.inbox.arrived.wait()
+        return self.messages
+
+
+def body_of(msg: Message) -> str:
+    if msg.is_multipart():
+        for part in msg.walk():
+            if part.get_content_type() == "text/plain":
+                return part.get_content()
+    return msg.get_content() if hasattr(msg, "get_content") else msg.get_payload(decode=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    inbox = _Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield SmtpServer("127.0.0.1", port, inbox)
+    controller.stop()
+
+
+# -- a local push relay (aiohttp test server) ------------------------------------------------
+
+
+@dataclass
+class Relay:
+    server: TestServer
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers to give, in order (then 200)
+    hang_first: bool = False
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/push"))
+
+    async def wait_for(self, count: int, timeout_s: float = 15) -> list[dict[str, Any]]:
+        async with asyncio.timeout(timeout_s):
+            while len(self.requests) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.requests
+
+
+@pytest.fixture
+async def relay():
+    state: dict[str, Relay] = {}
+
+    async def push(request: web.Request) -> web.Response:
+        r = state["relay"]
+        body = await request.read()
+        r.raw.append(body)
+        r.requests.append(await request.json())
+        r.headers.append(dict(request.headers))
+        r.in_flight += 1
+        r.max_in_flight = max(r.max_in_flight, r.in_flight)
+        r.arrived.set()
+        try:
+            if r.hang_first and len(r.requests) == 1:
+                await asyncio.sleep(3600)
+            status = r.statuses.pop(0) if r.statuses else 200
+            return web.json_response({"ok": status < 300}, status=status)
+        finally:
+            r.in_flight -= 1
+
+    app = web.Application()
+    app.router.add_post("/push", push)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    state["relay"] = Relay(server)
+    yield state["relay"]
+    await server.close()
