@@ -7,7 +7,7 @@ import asyncio
 import socket
 import uuid
 from dataclasses import dataclass, field
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
 
@@ -130,7 +130,7 @@ class _Inbox:
         self.arrived = asyncio.Event()
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        msg = message_from_bytes(envelope.content)
+        msg = message_from_bytes(envelope.content, policy=policy.default)
         msg["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
         self.messages.append(msg)
         self.arrived.set()
@@ -156,11 +156,8 @@ class SmtpServer:
 
 
 def body_of(msg: Message) -> str:
-    if msg.is_multipart():
-        for part in msg.walk():
-            if part.get_content_type() == "text/plain":
-                return part.get_content()
-    return msg.get_content() if hasattr(msg, "get_content") else msg.get_payload(decode=True)
+    """The text/plain body of a received email."""
+    return msg.get_body(preferencelist=("plain",)).get_content()
 
 
 def free_port() -> int:
