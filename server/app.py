@@ -35,7 +35,7 @@ from server.mail import make_mailer
 from server.store.db import Database
 from server.store.embedded import start_embedded
 from server.store.migrate import apply_migrations
-from server.ws import gateway_lifecycle
+from server.ws import gateway_lifecycle, gateway_shutdown
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.extend(LIFECYCLES)
+    app.on_shutdown.append(gateway_shutdown)
     for table in ROUTE_TABLES:
         app.router.add_routes(table)
     return app

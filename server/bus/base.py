@@ -1,4 +1,9 @@
-"""The Bus interface every engine implements (Centrifugo-style broker + presence)."""
+"""The Bus interface every engine implements (Centrifugo-style broker + presence + sessions).
+
+Domain code only needs `publish_user` / `publish_topic` (usually through
+`ctx.emit_after_commit` / `ctx.emit_topic_after_commit`) and `online_users`. The gateway uses the
+rest: listeners for fan-out to local sockets, the resume log, presence and session records.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ class UserEvent:
     type: str
     data: dict[str, Any]
     published_at: float = field(default=0.0)
+    # `data` already encoded as JSON, when the engine has it (saves re-encoding on fan-out).
+    data_json: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -27,13 +34,21 @@ class TopicEvent:
     type: str
     data: dict[str, Any]
     published_at: float = field(default=0.0)
+    data_json: bytes | None = field(default=None, repr=False)
 
 
 UserListener = Callable[[UserEvent], Awaitable[None] | None]
 TopicListener = Callable[[TopicEvent], Awaitable[None] | None]
+# Called when a node may have missed deliveries (e.g. its Redis subscription reconnected).
+ResyncListener = Callable[[], Awaitable[None] | None]
 
 
 class Bus(Protocol):
+    node_id: str
+    user_listeners: list[UserListener]
+    topic_listeners: list[TopicListener]
+    resync_listeners: list[ResyncListener]
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -54,6 +69,34 @@ class Bus(Protocol):
 
     async def last_seq(self, user_id: uuid.UUID) -> int: ...
 
+    async def last_seqs(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """`last_seq` of many users in one round trip."""
+        ...
+
     async def online_users(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these users have at least one live session on any node."""
         ...
+
+    # Presence bookkeeping (the gateway calls these; multi-device and multi-node aware).
+    async def presence_join(self, user_id: uuid.UUID) -> bool:
+        """This node gained its first live session of `user_id`. True if the user was offline
+        everywhere before (so an `online` presence event is due)."""
+        ...
+
+    async def presence_leave(self, user_id: uuid.UUID) -> bool:
+        """This node lost its last live session of `user_id`. True if the user is now offline
+        everywhere (so an `offline` presence event is due)."""
+        ...
+
+    async def presence_refresh(self, user_ids: Iterable[uuid.UUID]) -> None:
+        """Keep this node's presence of these users alive (called periodically)."""
+        ...
+
+    # Session records, so a session can be resumed on any node.
+    async def save_session(self, session_id: str, record: dict[str, Any], ttl_s: float) -> None: ...
+
+    async def load_session(self, session_id: str) -> dict[str, Any] | None: ...
+
+
+def parse_user_id(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

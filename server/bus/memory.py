@@ -1,4 +1,4 @@
-"""The single-node engine: per-user ordered logs, fan-out and presence in process memory."""
+"""The single-node engine: per-user ordered logs, fan-out, presence and sessions in memory."""
 
 from __future__ import annotations
 
@@ -8,18 +8,35 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from server.bus.base import TopicEvent, TopicListener, UserEvent, UserListener
+from server.bus.base import (
+    ResyncListener,
+    TopicEvent,
+    TopicListener,
+    UserEvent,
+    UserListener,
+)
+
+
+async def _notify(listeners: list, event: Any) -> None:
+    for listener in listeners:
+        result = listener(event)
+        if result is not None:
+            await result
 
 
 class MemoryBus:
     def __init__(self, log_depth: int = 1000, log_age_s: float = 3600) -> None:
-        self._log_depth = log_depth
+        self.node_id = "memory"
+        self._log_depth = max(1, log_depth)
         self._log_age_s = log_age_s
         self._seqs: dict[uuid.UUID, int] = {}
         self._logs: dict[uuid.UUID, deque[UserEvent]] = {}
+        self._presence: dict[uuid.UUID, int] = {}
+        self._sessions: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._last_session_sweep = 0.0
         self.user_listeners: list[UserListener] = []
         self.topic_listeners: list[TopicListener] = []
-        self.sessions: dict[uuid.UUID, int] = {}
+        self.resync_listeners: list[ResyncListener] = []
 
     async def start(self) -> None:
         pass
@@ -32,43 +49,68 @@ class MemoryBus:
     ) -> list[UserEvent]:
         now = time.time()
         events = []
-        for user_id in user_ids:
+        for user_id in dict.fromkeys(user_ids):
             seq = self._seqs.get(user_id, 0) + 1
             self._seqs[user_id] = seq
             event = UserEvent(user_id, seq, type, data, now)
-            log = self._logs.setdefault(user_id, deque(maxlen=self._log_depth))
+            log = self._logs.get(user_id)
+            if log is None:
+                log = self._logs[user_id] = deque(maxlen=self._log_depth)
             log.append(event)
             events.append(event)
         for event in events:
-            for listener in self.user_listeners:
-                result = listener(event)
-                if result is not None:
-                    await result
+            await _notify(self.user_listeners, event)
         return events
 
     async def publish_topic(self, topic: str, type: str, data: dict[str, Any]) -> None:
-        event = TopicEvent(topic, type, data, time.time())
-        for listener in self.topic_listeners:
-            result = listener(event)
-            if result is not None:
-                await result
+        await _notify(self.topic_listeners, TopicEvent(topic, type, data, time.time()))
 
     async def events_after(self, user_id: uuid.UUID, seq: int) -> list[UserEvent] | None:
         last = self._seqs.get(user_id, 0)
         if seq >= last:
             return []
         log = self._logs.get(user_id)
-        horizon = time.time() - self._log_age_s
-        if not log or log[0].seq > seq + 1 or (log[0].published_at < horizon and log[0].seq > seq):
+        if not log or log[0].seq > seq + 1:
             return None
-        return (
-            [e for e in log if e.seq > seq and e.published_at >= horizon]
-            if all(e.published_at >= horizon for e in log if e.seq > seq)
-            else None
-        )
+        events = [e for e in log if e.seq > seq]
+        if events[0].published_at < time.time() - self._log_age_s:
+            return None
+        return events
 
     async def last_seq(self, user_id: uuid.UUID) -> int:
         return self._seqs.get(user_id, 0)
 
+    async def last_seqs(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+        return {u: self._seqs.get(u, 0) for u in user_ids}
+
     async def online_users(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-        return {u for u in user_ids if self.sessions.get(u)}
+        return {u for u in user_ids if self._presence.get(u)}
+
+    async def presence_join(self, user_id: uuid.UUID) -> bool:
+        count = self._presence.get(user_id, 0)
+        self._presence[user_id] = count + 1
+        return count == 0
+
+    async def presence_leave(self, user_id: uuid.UUID) -> bool:
+        count = self._presence.get(user_id, 0) - 1
+        if count <= 0:
+            self._presence.pop(user_id, None)
+            return True
+        self._presence[user_id] = count
+        return False
+
+    async def presence_refresh(self, user_ids: Iterable[uuid.UUID]) -> None:
+        pass
+
+    async def save_session(self, session_id: str, record: dict[str, Any], ttl_s: float) -> None:
+        now = time.monotonic()
+        self._sessions[session_id] = (now + ttl_s, record)
+        if now - self._last_session_sweep > 60:
+            self._last_session_sweep = now
+            self._sessions = {k: v for k, v in self._sessions.items() if v[0] > now}
+
+    async def load_session(self, session_id: str) -> dict[str, Any] | None:
+        entry = self._sessions.get(session_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]

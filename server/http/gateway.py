@@ -1,7 +1,97 @@
-"""HTTP routes of the gateway capability."""
+"""HTTP routes of the gateway: the WebSocket, the long-poll and SSE fallbacks."""
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from aiohttp import web
+from pydantic import BaseModel, Field
+
+from server.http.endpoint import endpoint, principal
+from server.ws import connection, fallback
+from server.ws.hub import HUB
 
 routes = web.RouteTableDef()
+TAGS = ("gateway",)
+
+
+class SocketQuery(BaseModel):
+    encoding: Literal["json", "msgpack"] = Field(
+        "json", description="json: text frames (orjson); msgpack: binary frames"
+    )
+    v: Literal[1] | None = Field(None, description="Protocol version (only 1 exists)")
+
+
+class EventsQuery(BaseModel):
+    after: int | None = Field(
+        None,
+        ge=0,
+        description="Return events with s > after. Omit to learn the current seq at once.",
+    )
+    timeout: float | None = Field(
+        None, ge=0, description="Seconds to wait for an event (capped by the server's limit)"
+    )
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class SseQuery(BaseModel):
+    after: int | None = Field(
+        None, ge=0, description="Replay events with s > after first (Last-Event-ID wins)"
+    )
+    topics: str | None = Field(
+        None, max_length=4000, description="Comma-separated live topics, e.g. poll:<id>"
+    )
+
+
+class EventEnvelope(BaseModel):
+    op: Literal["event"]
+    t: str
+    s: int
+    d: dict[str, Any]
+
+
+class EventsPage(BaseModel):
+    events: list[EventEnvelope]
+    seq: int = Field(description="Pass as `after` next time")
+
+
+@routes.get("/api/gateway/ws")
+@endpoint(
+    "The real-time gateway (WebSocket upgrade). Authenticates in-band with identify {token}; "
+    "see protocol/PROTOCOL.md",
+    query=SocketQuery,
+    public=True,
+    tags=TAGS,
+    errors=(400, 422, 426),
+)
+async def gateway_socket(request: web.Request, query: SocketQuery) -> web.StreamResponse:
+    return await connection.serve_socket(request)
+
+
+@routes.get("/api/gateway/events")
+@endpoint(
+    "Long-poll fallback: the user's events after a seq, at once or within the timeout",
+    query=EventsQuery,
+    response=EventsPage,
+    tags=TAGS,
+    errors=(401, 410, 422),
+)
+async def gateway_events(request: web.Request, query: EventsQuery) -> dict[str, Any]:
+    hub = request.app[HUB]
+    limit_s = hub.settings.longpoll_timeout_s
+    timeout = limit_s if query.timeout is None else min(query.timeout, limit_s)
+    return await fallback.long_poll(hub, principal(request), query.after, timeout, query.limit)
+
+
+@routes.get("/api/gateway/sse")
+@endpoint(
+    "SSE fallback: the user's events as text/event-stream (id = seq; honours Last-Event-ID), "
+    "plus optional live topics",
+    query=SseQuery,
+    tags=TAGS,
+    errors=(401, 404, 410, 422),
+)
+async def gateway_sse(request: web.Request, query: SseQuery) -> web.StreamResponse:
+    hub = request.app[HUB]
+    topics = [t.strip() for t in (query.topics or "").split(",") if t.strip()]
+    return await fallback.sse(request, hub, principal(request), query.after, topics)

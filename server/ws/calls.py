@@ -1,0 +1,199 @@
+"""Gateway call methods and topic authorizers: the registry other capabilities fill.
+
+Registering a call method (from YOUR module; put it in ``server/ws/methods/<capability>.py``,
+every module in that package is imported when the gateway starts, and by ``server.ws`` itself)::
+
+    from pydantic import BaseModel
+    from server.ws.calls import call
+
+    class SendParams(BaseModel):
+        conversation_id: uuid.UUID
+        text: str
+
+    @call("messages.send", params=SendParams)
+    async def send(ctx, principal, params: SendParams) -> dict:
+        return await messaging.send_message(ctx, principal, params.conversation_id, params.text)
+
+- ``ctx`` is the domain ``Context``, ``principal`` the identified ``Principal``, ``params`` the
+  validated model instance (``params=None`` → the raw params dict).
+- The return value (JSON-able: dicts, lists, UUIDs, datetimes, Decimals, pydantic models)
+  becomes ``reply {id, ok: true, result}``.
+- Raise domain ``AppError``s as usual: they become ``reply {id, ok: false, error: {code,
+  message[, errors][, retry_after]}}`` with ``code`` = the error's ``code`` (``not_found``,
+  ``forbidden``, ``validation_failed``, ``rate_limited``, ...). Invalid params reply
+  ``validation_failed`` with per-field ``errors``; an unknown method replies ``unknown_method``;
+  any other exception is logged and replies ``internal_error``.
+- ``@call(..., session=True)``: the handler also gets ``session=`` (the live
+  ``server.ws.connection.Connection``) for methods that act on the connection itself
+  (``presence.query`` watches users for this socket).
+- Calls of one connection run one at a time, in the order they arrived.
+
+Registering a topic authorizer (``subscribe {topic: "group:<id>"}`` → prefix ``group``)::
+
+    from server.ws.calls import topic_authorizer
+
+    @topic_authorizer("group")
+    async def can_view_group(ctx, principal, entity_id: str) -> bool:
+        return await commerce.can_view_group(ctx, principal, entity_id)
+
+- ``entity_id`` is the raw text after the first ``:`` (parse it; a malformed one → return False
+  or raise ``NotFound``). Return True to allow. False replies ``not_found`` (as the HTTP read of
+  something you may not see; blocks never leak). Raised ``AppError``s map like call errors.
+- A prefix nobody registered replies ``unknown_topic``. Publish to a topic from a domain action
+  with ``ctx.emit_topic_after_commit(tx, "group:<id>", "group.updated", data)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from protocol.constants import ErrorCode
+from server.domain.auth_tokens import Principal
+from server.domain.context import Context
+from server.errors import AppError, RateLimited, ValidationFailed
+
+log = logging.getLogger("nexgate.gateway")
+
+CallHandler = Callable[..., Awaitable[Any]]
+TopicAuthorizer = Callable[[Context, Principal, str], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class CallSpec:
+    method: str
+    fn: CallHandler
+    params: type[BaseModel] | None
+    session: bool
+    summary: str
+
+
+CALLS: dict[str, CallSpec] = {}
+TOPIC_AUTHORIZERS: dict[str, TopicAuthorizer] = {}
+
+
+def call(
+    method: str,
+    *,
+    params: type[BaseModel] | None = None,
+    session: bool = False,
+    summary: str = "",
+) -> Callable[[CallHandler], CallHandler]:
+    """Register `fn(ctx, principal, params[, session=])` as the gateway method `method`."""
+
+    def register(fn: CallHandler) -> CallHandler:
+        existing = CALLS.get(method)
+        if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
+            raise RuntimeError(f"gateway call {method!r} is registered twice")
+        CALLS[method] = CallSpec(method, fn, params, session, summary or (fn.__doc__ or ""))
+        return fn
+
+    return register
+
+
+def topic_authorizer(prefix: str) -> Callable[[TopicAuthorizer], TopicAuthorizer]:
+    """Register `fn(ctx, principal, entity_id) -> bool` for topics `<prefix>:<entity_id>`."""
+    if not prefix or ":" in prefix:
+        raise ValueError("a topic prefix is a non-empty name without ':'")
+
+    def register(fn: TopicAuthorizer) -> TopicAuthorizer:
+        TOPIC_AUTHORIZERS[prefix] = fn
+        return fn
+
+    return register
+
+
+def load_methods() -> None:
+    """Import every module of server.ws.methods so their registrations run (idempotent)."""
+    import server.ws.methods as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+def error_body(exc: AppError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.detail}
+    if exc.errors:
+        body["errors"] = exc.errors
+    if isinstance(exc, RateLimited):
+        body["retry_after"] = exc.retry_after
+    return body
+
+
+def _validation_error(exc: ValidationError) -> AppError:
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "params"
+        errors.setdefault(loc, []).append(err["msg"])
+    first, messages = next(iter(errors.items()))
+    return ValidationFailed(f"{first}: {messages[0]}", errors=errors)
+
+
+async def run_call(
+    ctx: Context, principal: Principal, method: Any, params: Any, session: Any = None
+) -> dict[str, Any]:
+    """Run one call; return the reply body `{ok, result}` or `{ok: false, error}`."""
+    spec = CALLS.get(method) if isinstance(method, str) else None
+    if spec is None:
+        return {
+            "ok": False,
+            "error": {
+                "code": ErrorCode.UNKNOWN_METHOD,
+                "message": f"No gateway method {method!r}.",
+            },
+        }
+    try:
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ValidationFailed.field("params", "must be an object")
+        value: Any = params
+        if spec.params is not None:
+            try:
+                value = spec.params.model_validate(params)
+            except ValidationError as exc:
+                raise _validation_error(exc) from None
+        if spec.session:
+            result = await spec.fn(ctx, principal, value, session=session)
+        else:
+            result = await spec.fn(ctx, principal, value)
+    except AppError as exc:
+        return {"ok": False, "error": error_body(exc)}
+    except Exception:
+        log.exception("gateway call %s failed", method)
+        return {
+            "ok": False,
+            "error": {"code": ErrorCode.INTERNAL_ERROR, "message": "Something went wrong."},
+        }
+    return {"ok": True, "result": result}
+
+
+# Topic prefixes the gateway uses internally; clients cannot subscribe to them.
+RESERVED_TOPIC_PREFIXES = frozenset({"presence", "gateway"})
+
+
+async def check_topic(ctx: Context, principal: Principal, topic: str) -> tuple[str, str] | None:
+    """None if `principal` may subscribe to `topic`, else (error code, message)."""
+    prefix, sep, entity = topic.partition(":")
+    authorizer = TOPIC_AUTHORIZERS.get(prefix) if sep and entity else None
+    if authorizer is None or prefix in RESERVED_TOPIC_PREFIXES:
+        known = ", ".join(f"{p}:<id>" for p in sorted(TOPIC_AUTHORIZERS)) or "none yet"
+        return ErrorCode.UNKNOWN_TOPIC, f"No such topic kind (known: {known})."
+    try:
+        allowed = await authorizer(ctx, principal, entity)
+    except AppError as exc:
+        body = error_body(exc)
+        return body["code"], body["message"]
+    except Exception:
+        log.exception("topic authorizer %s failed", prefix)
+        return ErrorCode.INTERNAL_ERROR, "Something went wrong."
+    if not allowed:
+        return ErrorCode.NOT_FOUND, "No such topic, or you may not see it."
+    return None

@@ -1,0 +1,224 @@
+"""HTTP fallback transports for clients that cannot hold a socket: long-poll and SSE.
+
+Both carry the same user events with the same `s` as the socket (read from the same per-user
+log), as the same envelopes `{"op": "event", "t", "s", "d"}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from protocol.codec import json_dumps
+from protocol.constants import MAX_TOPICS_PER_CONNECTION, CloseCode, Op
+from server.bus.base import UserEvent
+from server.domain.auth_tokens import Principal
+from server.errors import Gone, NotFound, ValidationFailed
+from server.ws import metrics
+from server.ws.calls import check_topic
+from server.ws.frames import Outgoing
+from server.ws.hub import Hub
+
+log = logging.getLogger("nexgate.gateway")
+
+
+def event_envelope(event: UserEvent) -> dict[str, Any]:
+    return {"op": Op.EVENT, "t": event.type, "s": event.seq, "d": event.data}
+
+
+class NotResumable(Gone):
+    code = "invalid_session"
+    title = "Events no longer available"
+
+
+async def _events_or_gone(hub: Hub, user_id: uuid.UUID, after: int) -> list[UserEvent]:
+    last = await hub.bus.last_seq(user_id)
+    if after > last:
+        raise NotResumable(
+            f"after={after} is ahead of the latest event ({last}): refetch state over HTTP and "
+            "continue from the seq this endpoint returns without `after`."
+        )
+    events = await hub.bus.events_after(user_id, after) if after < last else []
+    if events is None:
+        raise NotResumable(
+            "The events after this seq are no longer kept: refetch state over HTTP and continue "
+            "from the seq this endpoint returns without `after`."
+        )
+    return events
+
+
+async def long_poll(
+    hub: Hub, principal: Principal, after: int | None, timeout_s: float, limit: int
+) -> dict[str, Any]:
+    """Events after `after` (at most `limit`), at once if any are waiting, else as soon as one
+    arrives, else an empty list after `timeout_s`. Without `after`: the current seq, at once."""
+    user_id = principal.user_id
+    if after is None:
+        return {"events": [], "seq": await hub.bus.last_seq(user_id)}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        waiter = hub.add_waiter(user_id)  # before reading the log: no event slips between
+        try:
+            events = await _events_or_gone(hub, user_id, after)
+            if events:
+                events = events[:limit]
+                metrics.frame_out("longpoll_event").inc(len(events))
+                return {"events": [event_envelope(e) for e in events], "seq": events[-1].seq}
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return {"events": [], "seq": after}
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, remaining)
+        finally:
+            hub.remove_waiter(user_id, waiter)
+
+
+class SseStream:
+    """One SSE response: user events (with `id: <s>`) and optional live topics (no id)."""
+
+    binary = False
+
+    def __init__(self, hub: Hub, user_id: uuid.UUID, last_s: int) -> None:
+        self.hub = hub
+        self.user_id = user_id
+        self.last_s = last_s
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.pending: list[tuple[UserEvent, Outgoing]] | None = []
+        self.closed = False
+        self.close_code: int | None = None
+        self.topics: set[str] | None = None
+        self.watching: set[uuid.UUID] | None = None
+        self.session_id: str | None = None
+
+    def _put(self, chunk: bytes) -> None:
+        if self.closed:
+            return
+        if self.queue.qsize() >= self.hub.outbound_queue:
+            metrics.SLOW_CONSUMERS.inc()
+            self.close(CloseCode.SLOW_CONSUMER, "too slow")
+            return
+        self.queue.put_nowait(chunk)
+
+    def deliver_user(self, event: UserEvent, out: Outgoing) -> None:
+        if self.closed:
+            return
+        if self.pending is not None:
+            self.pending.append((event, out))
+            return
+        if event.seq <= self.last_s:
+            return
+        if event.seq != self.last_s + 1:
+            self.check_gap()  # a missed delivery: end the stream; the client resumes
+            return
+        self.last_s = event.seq
+        self._put(b"id: %d\ndata: %b\n\n" % (event.seq, out.payload(False)))
+
+    def push(self, out: Outgoing) -> None:
+        self._put(b"data: %b\n\n" % out.payload(False))
+
+    def check_gap(self) -> None:
+        # EventSource reconnects with Last-Event-ID, which replays the gap from the log.
+        self.close(CloseCode.SLOW_CONSUMER, "missed events: reconnect")
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self.hub.forget(self)
+        self.queue.put_nowait(None)
+
+
+def _parse_last_event_id(request: web.Request, after: int | None) -> int | None:
+    raw = request.headers.get("Last-Event-ID")
+    if raw is None or raw == "":
+        return after
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed.field("Last-Event-ID", "must be an event seq (integer)") from None
+    if value < 0:
+        raise ValidationFailed.field("Last-Event-ID", "must be >= 0")
+    return value
+
+
+async def sse(
+    request: web.Request,
+    hub: Hub,
+    principal: Principal,
+    after: int | None,
+    topics: list[str],
+) -> web.StreamResponse:
+    after = _parse_last_event_id(request, after)
+    if len(topics) > MAX_TOPICS_PER_CONNECTION:
+        raise ValidationFailed.field("topics", f"at most {MAX_TOPICS_PER_CONNECTION} topics")
+    for topic in topics:
+        denied = await check_topic(hub.ctx, principal, topic)
+        if denied is not None:
+            raise NotFound(f"{topic}: {denied[1]}")
+    user_id = principal.user_id
+    backlog: list[UserEvent] = []
+    if after is not None:
+        backlog = await _events_or_gone(hub, user_id, after)
+    start = after if after is not None else await hub.bus.last_seq(user_id)
+    stream = SseStream(hub, user_id, start)
+    first = hub.attach_user(stream)  # live events queue in `pending` while the backlog goes
+    for topic in topics:
+        hub.subscribe(stream, topic)
+    hub.streams.add(stream)
+    gauge = metrics.CONNECTIONS.labels("sse", "json")
+    gauge.inc()
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await resp.prepare(request)
+        retry_ms = max(1000, hub.settings.heartbeat_interval_ms // 10)
+        await resp.write(b"retry: %d\n: seq %d\n\n" % (retry_ms, start))
+        for event in backlog:
+            if event.seq > stream.last_s:
+                stream.last_s = event.seq
+                await resp.write(
+                    b"id: %d\ndata: %b\n\n" % (event.seq, json_dumps(event_envelope(event)))
+                )
+        if first:
+            await hub.user_online(user_id)
+        pending, stream.pending = stream.pending, None
+        for event, out in pending or ():
+            stream.deliver_user(event, out)
+        keepalive = max(1.0, hub.heartbeat_s)
+        while not stream.closed:
+            try:
+                chunk = await asyncio.wait_for(stream.queue.get(), keepalive)
+            except TimeoutError:
+                chunk = b": keepalive\n\n"
+            if chunk is None:
+                break
+            await resp.write(chunk)
+        if stream.close_code is not None:
+            reason = {"code": int(stream.close_code), "resumable": True}
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await resp.write(b"event: close\ndata: %b\n\n" % json_dumps(reason))
+    except ConnectionError:
+        pass
+    finally:
+        gauge.dec()
+        stream.closed = True
+        hub.streams.discard(stream)
+        hub.forget(stream)
+        if hub.detach_user(stream):
+            try:
+                await hub.user_offline(user_id)
+            except Exception:
+                log.exception("presence update failed")
+    return resp

@@ -1,0 +1,308 @@
+"""The node-local hub: which sockets (and SSE streams) of which users and topics live on this
+node, fan-out of bus events to them, presence, and one sweeper task for every deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from protocol.constants import CloseCode, Event, Op
+from server.bus.base import TopicEvent, UserEvent
+from server.config import GatewaySettings
+from server.domain.context import Context
+from server.ws import metrics
+from server.ws.frames import Outgoing, topic_event_frame, user_event_frame
+
+log = logging.getLogger("nexgate.gateway")
+
+PRESENCE_PREFIX = "presence:"
+CONTROL_PREFIX = "gateway:"  # internal control topics (e.g. disconnect a user everywhere)
+
+
+class UserSubscriber(Protocol):
+    user_id: uuid.UUID
+
+    def deliver_user(self, event: UserEvent, out: Outgoing) -> None: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+
+class Hub:
+    def __init__(self, ctx: Context, settings: GatewaySettings) -> None:
+        self.ctx = ctx
+        self.bus = ctx.bus
+        self.settings = settings
+        self.heartbeat_s = settings.heartbeat_interval_ms / 1000
+        self.session_timeout_s = 2 * self.heartbeat_s
+        self.hello_timeout_s = settings.hello_timeout_s
+        self.max_frame_bytes = settings.max_frame_bytes
+        self.frame_budget = settings.frame_budget
+        self.frame_budget_window_s = settings.frame_budget_window_s
+        self.outbound_queue = settings.outbound_queue
+        self.session_ttl_s = float(settings.resume_log_age_s)
+        self.conns: set[Any] = set()  # every open socket (the sweeper walks these)
+        self.users: dict[uuid.UUID, list[UserSubscriber]] = {}
+        self.topics: dict[str, set[Any]] = {}
+        self.watchers: dict[uuid.UUID, set[Any]] = {}
+        self.sessions: dict[str, Any] = {}
+        self.waiters: dict[uuid.UUID, list[asyncio.Future[None]]] = {}
+        self.streams: set[Any] = set()  # SSE streams
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.closing = False
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.bus.user_listeners.append(self.on_user_event)
+        self.bus.topic_listeners.append(self.on_topic_event)
+        self.bus.resync_listeners.append(self.resync)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="gateway-sweeper")
+
+    async def shutdown(self) -> None:
+        """Tell every client to reconnect elsewhere, close them all with SERVER_RESTART."""
+        self.closing = True
+        for conn in list(self.conns):
+            conn.write_frame({"op": Op.RECONNECT, "d": {"reason": "server restart"}})
+            conn.close(CloseCode.SERVER_RESTART, "server restart: reconnect and resume")
+        for stream in list(self.streams):
+            stream.close(CloseCode.SERVER_RESTART, "server restart")
+        closers = [c.closer for c in self.conns if c.closer is not None]
+        if closers:
+            await asyncio.wait(closers, timeout=3)
+
+    async def stop(self) -> None:
+        await self.shutdown()
+        for listeners, fn in (
+            (self.bus.user_listeners, self.on_user_event),
+            (self.bus.topic_listeners, self.on_topic_event),
+            (self.bus.resync_listeners, self.resync),
+        ):
+            with contextlib.suppress(ValueError):
+                listeners.remove(fn)
+        for task in [self._sweeper, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in [self._sweeper, *self._tasks] if t is not None), return_exceptions=True
+        )
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # registration -------------------------------------------------------------------------
+
+    def attach_user(self, sub: UserSubscriber) -> bool:
+        """Start delivering `sub`'s user events to it. True if it is this node's first."""
+        subs = self.users.get(sub.user_id)
+        if subs is None:
+            self.users[sub.user_id] = [sub]
+            return True
+        if sub not in subs:
+            subs.append(sub)
+        return False
+
+    def detach_user(self, sub: UserSubscriber) -> bool:
+        """Stop delivering to `sub`. True if it was this node's last of that user."""
+        subs = self.users.get(sub.user_id)
+        if not subs or sub not in subs:
+            return False
+        subs.remove(sub)
+        if subs:
+            return False
+        del self.users[sub.user_id]
+        return True
+
+    async def user_online(self, user_id: uuid.UUID) -> None:
+        if await self.bus.presence_join(user_id):
+            await self.publish_presence(user_id, "online")
+
+    async def user_offline(self, user_id: uuid.UUID) -> None:
+        if user_id in self.users:  # another local session came up meanwhile
+            return
+        if await self.bus.presence_leave(user_id):
+            await self.publish_presence(user_id, "offline")
+
+    async def publish_presence(self, user_id: uuid.UUID, status: str) -> None:
+        await self.bus.publish_topic(
+            f"{PRESENCE_PREFIX}{user_id}",
+            Event.PRESENCE_UPDATED,
+            {"user_id": str(user_id), "status": status},
+        )
+
+    def subscribe(self, conn: Any, topic: str) -> None:
+        subs = self.topics.get(topic)
+        if subs is None:
+            subs = self.topics[topic] = set()
+        subs.add(conn)
+        if conn.topics is None:
+            conn.topics = set()
+        conn.topics.add(topic)
+
+    def unsubscribe(self, conn: Any, topic: str) -> bool:
+        if conn.topics is None or topic not in conn.topics:
+            return False
+        conn.topics.discard(topic)
+        subs = self.topics.get(topic)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:
+                del self.topics[topic]
+        return True
+
+    def watch(self, conn: Any, user_ids: Iterable[uuid.UUID]) -> None:
+        if conn.watching is None:
+            conn.watching = set()
+        for user_id in user_ids:
+            conn.watching.add(user_id)
+            subs = self.watchers.get(user_id)
+            if subs is None:
+                subs = self.watchers[user_id] = set()
+            subs.add(conn)
+
+    def forget(self, conn: Any) -> None:
+        """Drop a closing socket from every topic and watch list (sync, idempotent)."""
+        for topic in list(conn.topics or ()):
+            self.unsubscribe(conn, topic)
+        for user_id in conn.watching or ():
+            subs = self.watchers.get(user_id)
+            if subs is not None:
+                subs.discard(conn)
+                if not subs:
+                    del self.watchers[user_id]
+        conn.watching = None
+        if conn.session_id is not None and self.sessions.get(conn.session_id) is conn:
+            del self.sessions[conn.session_id]
+
+    def add_waiter(self, user_id: uuid.UUID) -> asyncio.Future[None]:
+        """Long-poll: a future resolved by the next event for `user_id` on this node."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.setdefault(user_id, []).append(fut)
+        return fut
+
+    def remove_waiter(self, user_id: uuid.UUID, fut: asyncio.Future[None]) -> None:
+        waiters = self.waiters.get(user_id)
+        if waiters is not None and fut in waiters:
+            waiters.remove(fut)
+            if not waiters:
+                del self.waiters[user_id]
+
+    # fan-out -----------------------------------------------------------------------------
+
+    def on_user_event(self, event: UserEvent) -> None:
+        waiters = self.waiters.pop(event.user_id, None)
+        if waiters:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+        subs = self.users.get(event.user_id)
+        if not subs:
+            return
+        out = user_event_frame(event.type, event.seq, event.data, event.data_json)
+        for sub in tuple(subs):
+            sub.deliver_user(event, out)
+        if event.published_at:
+            metrics.USER_LATENCY.observe(max(0.0, time.time() - event.published_at))
+
+    def on_topic_event(self, event: TopicEvent) -> None:
+        topic = event.topic
+        if topic.startswith(PRESENCE_PREFIX):
+            self._on_presence(event)
+            return
+        if topic.startswith(CONTROL_PREFIX):
+            self._on_control(event)
+            return
+        subs = self.topics.get(topic)
+        if not subs:
+            return
+        out = topic_event_frame(topic, event.type, event.data, event.data_json)
+        n = 0
+        for conn in tuple(subs):
+            conn.push(out)
+            n += 1
+        metrics.frame_out(Op.EVENT).inc(n)
+        if event.published_at:
+            metrics.TOPIC_LATENCY.observe(max(0.0, time.time() - event.published_at))
+
+    def _on_presence(self, event: TopicEvent) -> None:
+        try:
+            user_id = uuid.UUID(event.topic[len(PRESENCE_PREFIX) :])
+        except ValueError:
+            return
+        subs = self.watchers.get(user_id)
+        if subs:
+            self.spawn(self._deliver_presence(user_id, event, list(subs)))
+
+    async def _deliver_presence(self, user_id: uuid.UUID, event: TopicEvent, subs: list) -> None:
+        """Presence goes only to watchers who may see the user: a block either way (even one
+        made after the watch began) silently stops it."""
+        from server.domain.presence import hidden_from
+
+        hidden = await hidden_from(self.ctx, user_id, [c.user_id for c in subs])
+        out = Outgoing({"op": Op.EVENT, "t": event.type, "d": event.data})
+        n = 0
+        for conn in subs:
+            if conn.user_id not in hidden and not conn.closed:
+                conn.push(out)
+                n += 1
+        metrics.frame_out(Op.EVENT).inc(n)
+
+    def _on_control(self, event: TopicEvent) -> None:
+        if event.type == "disconnect":
+            try:
+                user_id = uuid.UUID(str(event.data.get("user_id")))
+            except ValueError:
+                return
+            code = int(event.data.get("code") or CloseCode.AUTHENTICATION_FAILED)
+            reason = str(event.data.get("reason") or "session revoked")
+            for sub in list(self.users.get(user_id, ())):
+                sub.close(code, reason)
+
+    def resync(self) -> None:
+        """Deliveries may have been lost (bus reconnect): let every socket catch up from the
+        log."""
+        for conn in list(self.conns):
+            if conn.user_id is not None and not conn.closed:
+                conn.check_gap()
+        for stream in list(self.streams):
+            stream.check_gap()
+
+    # the sweeper ----------------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        tick = max(0.02, min(1.0, self.heartbeat_s / 4, self.hello_timeout_s / 2))
+        presence_every = max(1.0, self.settings.presence_ttl_s / 3)
+        next_presence = time.monotonic() + presence_every
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            try:
+                self.sweep(now)
+                if now >= next_presence:
+                    next_presence = now + presence_every
+                    if self.users:
+                        await self.bus.presence_refresh(list(self.users))
+            except Exception:
+                log.exception("gateway sweep failed")
+
+    def sweep(self, now: float) -> None:
+        for conn in [c for c in self.conns if c.deadline < now]:
+            if conn.closed:
+                continue
+            if conn.user_id is None:
+                conn.close(CloseCode.NOT_AUTHENTICATED, "identify timeout")
+            else:
+                conn.close(CloseCode.SESSION_TIMEOUT, "no heartbeat for two intervals")
+
+
+HUB = web.AppKey("gateway_hub", Hub)
