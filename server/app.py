@@ -77,7 +77,11 @@ async def make_bus(settings: Settings):
         from server.bus.redis import RedisBus
 
         return RedisBus(
-            settings.redis.url, log_depth=gw.resume_log_depth, log_age_s=gw.resume_log_age_s
+            settings.redis.url,
+            log_depth=gw.resume_log_depth,
+            log_age_s=gw.resume_log_age_s,
+            prefix=settings.redis.prefix,
+            presence_ttl_s=gw.presence_ttl_s,
         )
     return MemoryBus(log_depth=gw.resume_log_depth, log_age_s=gw.resume_log_age_s)
 
@@ -112,7 +116,11 @@ def create_app(settings: Settings) -> web.Application:
         )
         bus = await make_bus(settings)
         await bus.start()
-        limiter = RedisRateLimiter(bus.redis) if settings.redis.url else MemoryRateLimiter()
+        limiter = (
+            RedisRateLimiter(bus.redis, prefix=f"{settings.redis.prefix}rl:")
+            if settings.redis.url
+            else MemoryRateLimiter()
+        )
         app[CONTEXT] = Context(
             settings=settings,
             db=db,

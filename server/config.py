@@ -45,6 +45,7 @@ class DatabaseSettings(_Section):
 
 class RedisSettings(_Section):
     url: str = ""
+    prefix: str = "ng:"
 
 
 class AuthSettings(_Section):

@@ -101,3 +101,84 @@ async def publish(client: TestClient, user_ids: list[str], type: str, data: dict
 
 async def publish_topic(client: TestClient, topic: str, type: str, data: dict) -> None:
     await client.server.app[CONTEXT].bus.publish_topic(topic, type, data)
+
+
+# Real server processes (cross-node tests) -------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Node:
+    """`python -m server serve` in its own process."""
+
+    def __init__(self, port: int, env: dict[str, str], log_path: str) -> None:
+        import subprocess
+        import sys
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"{self.url}/api/gateway/ws"
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--port", str(port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.log_path = log_path
+
+    async def wait_ready(self, session: aiohttp.ClientSession, wait_s: float = 30) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while loop.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                async with session.get(f"{self.url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        with open(self.log_path, "rb") as log:  # noqa: ASYNC230 (failure path)
+            raise AssertionError(f"node on {self.port} did not start:\n{log.read()[-3000:]!r}")
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+def node_env(database_url: str, redis_url: str, prefix: str, data_dir: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXGATE_")}
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "NEXGATE_REDIS_PREFIX": prefix,
+            "NEXGATE_DATABASE_MIGRATE_ON_START": "false",
+            "NEXGATE_AUTH_JWT_SECRET": "cross-node-secret-" + "y" * 32,
+            "NEXGATE_AUTH_ARGON2_TIME_COST": "1",
+            "NEXGATE_AUTH_ARGON2_MEMORY_KIB": "1024",
+            "NEXGATE_SERVER_DATA_DIR": data_dir,
+            "NEXGATE_SERVER_LOG_LEVEL": "WARNING",
+            "NEXGATE_JOBS_IN_PROCESS_WORKER": "false",
+            "NEXGATE_DATABASE_POOL_MAX": "4",
+        }
+    )
+    return env

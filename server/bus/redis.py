@@ -1,0 +1,308 @@
+"""The multi-node engine on Redis.
+
+- Per-user sequence: ``INCR {prefix}seq:<user>``; the resume log: a stream per user
+  ``{prefix}log:<user>`` (entry id ``<seq>-0``, ``MAXLEN ~ depth``, expiring after the log age);
+  fan-out: ``PUBLISH {prefix}ev:user``. One Lua script does all three per user atomically, so
+  every node sees a user's events in `s` order and the log always holds what was announced.
+- Topics: ``PUBLISH {prefix}ev:topic`` (ephemeral, no log).
+- Presence: a sorted set per user ``{prefix}pres:<user>`` of node ids scored by expiry; a node
+  refreshes its members every ttl/3; a user is online while any member has not expired (a
+  crashed node's sessions expire within `presence_ttl_s`).
+- Sessions (for resume on any node): ``{prefix}sess:<id>`` JSON with a TTL.
+
+Every node subscribes to the two channels and filters locally, which keeps subscriptions
+constant whatever the number of users; fine for a handful of nodes (see PROTOCOL.md, Scaling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from protocol.codec import json_dumps
+from server.bus.base import (
+    ResyncListener,
+    TopicEvent,
+    TopicListener,
+    UserEvent,
+    UserListener,
+)
+
+log = logging.getLogger("nexgate.bus")
+
+_PUBLISH_USER = """
+local n = #KEYS / 2
+local out = {}
+for i = 1, n do
+  local seq = redis.call('INCR', KEYS[2 * i - 1])
+  redis.call('XADD', KEYS[2 * i], 'MAXLEN', '~', ARGV[4], seq .. '-0',
+             't', ARGV[1], 'd', ARGV[2], 'ts', ARGV[3])
+  redis.call('EXPIRE', KEYS[2 * i], ARGV[5])
+  redis.call('PUBLISH', ARGV[6], ARGV[6 + i] .. ' ' .. seq .. ' ' .. ARGV[3] .. ' ' .. ARGV[1]
+             .. '\\n' .. ARGV[2])
+  out[i] = seq
+end
+return out
+"""
+
+
+async def _notify(listeners: list, event: Any) -> None:
+    for listener in listeners:
+        try:
+            result = listener(event)
+            if result is not None:
+                await result
+        except Exception:
+            log.exception("bus listener failed")
+
+
+class RedisBus:
+    def __init__(
+        self,
+        url: str,
+        log_depth: int = 1000,
+        log_age_s: float = 3600,
+        *,
+        prefix: str = "ng:",
+        presence_ttl_s: float = 90,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._log_depth = max(1, log_depth)
+        self._log_age_s = int(log_age_s)
+        self._presence_ttl_s = float(presence_ttl_s)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False)
+        self._script = self.redis.register_script(_PUBLISH_USER)
+        self._user_channel = f"{prefix}ev:user".encode()
+        self._topic_channel = f"{prefix}ev:topic".encode()
+        self._reader: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self.user_listeners: list[UserListener] = []
+        self.topic_listeners: list[TopicListener] = []
+        self.resync_listeners: list[ResyncListener] = []
+
+    # keys ---------------------------------------------------------------------------------
+
+    def _seq_key(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}seq:{user_id}"
+
+    def _log_key(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}log:{user_id}"
+
+    def _presence_key(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}pres:{user_id}"
+
+    def _session_key(self, session_id: str) -> str:
+        return f"{self.prefix}sess:{session_id}"
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._listen(), name="redis-bus-listener")
+        await asyncio.wait_for(self._subscribed.wait(), 10)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        await self.redis.aclose()
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        first = True
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._user_channel, self._topic_channel)
+                self._subscribed.set()
+                if not first:  # deliveries may have been missed while we were away
+                    log.warning("redis bus resubscribed; resyncing sessions")
+                    for listener in self.resync_listeners:
+                        result = listener()
+                        if result is not None:
+                            await result
+                first = False
+                backoff = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    await self._dispatch(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                raise
+            except Exception as exc:
+                log.warning("redis bus subscription lost (%s); retrying in %.1fs", exc, backoff)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                await asyncio.sleep(backoff)
+                backoff = min(5.0, backoff * 2)
+
+    async def _dispatch(self, channel: bytes, raw: bytes) -> None:
+        try:
+            if channel == self._user_channel:
+                header, _, data_json = raw.partition(b"\n")
+                uid, seq, ts, type_ = header.decode().split(" ", 3)
+                event: Any = UserEvent(
+                    uuid.UUID(uid), int(seq), type_, orjson.loads(data_json), float(ts), data_json
+                )
+                listeners: list = self.user_listeners
+            else:
+                topic, type_, ts, data_json = raw.split(b"\n", 3)
+                event = TopicEvent(
+                    topic.decode(), type_.decode(), orjson.loads(data_json), float(ts), data_json
+                )
+                listeners = self.topic_listeners
+        except (ValueError, orjson.JSONDecodeError):
+            log.warning("undecodable bus message on %r", channel)
+            return
+        await _notify(listeners, event)
+
+    # publishing ---------------------------------------------------------------------------
+
+    async def publish_user(
+        self, user_ids: Iterable[uuid.UUID], type: str, data: dict[str, Any]
+    ) -> list[UserEvent]:
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return []
+        if "\n" in type or " " in type:
+            raise ValueError("an event type may not contain spaces or newlines")
+        data_json = json_dumps(data)
+        now = time.time()
+        keys: list[str] = []
+        for user_id in users:
+            keys += [self._seq_key(user_id), self._log_key(user_id)]
+        args = [
+            type,
+            data_json,
+            repr(now),
+            self._log_depth,
+            self._log_age_s,
+            self._user_channel,
+            *(str(u) for u in users),
+        ]
+        seqs = await self._script(keys=keys, args=args)
+        return [
+            UserEvent(u, int(s), type, data, now, data_json)
+            for u, s in zip(users, seqs, strict=True)
+        ]
+
+    async def publish_topic(self, topic: str, type: str, data: dict[str, Any]) -> None:
+        if "\n" in topic or "\n" in type:
+            raise ValueError("a topic or event type may not contain newlines")
+        payload = b"%b\n%b\n%b\n%b" % (
+            topic.encode(),
+            type.encode(),
+            repr(time.time()).encode(),
+            json_dumps(data),
+        )
+        await self.redis.publish(self._topic_channel, payload)
+
+    # the log ------------------------------------------------------------------------------
+
+    async def events_after(self, user_id: uuid.UUID, seq: int) -> list[UserEvent] | None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._seq_key(user_id))
+            pipe.xrange(self._log_key(user_id), min=f"{seq + 1}-0", max="+")
+            last_raw, entries = await pipe.execute()
+        last = int(last_raw or 0)
+        if seq >= last:
+            return []
+        if not entries or entries[0][0] != f"{seq + 1}-0".encode():
+            return None
+        horizon = time.time() - self._log_age_s
+        events = []
+        expected = seq + 1
+        for entry_id, fields in entries:
+            n = int(entry_id.split(b"-", 1)[0])
+            if n != expected:
+                return None
+            expected += 1
+            ts = float(fields[b"ts"])
+            if n == seq + 1 and ts < horizon:
+                return None
+            data_json = fields[b"d"]
+            events.append(
+                UserEvent(user_id, n, fields[b"t"].decode(), orjson.loads(data_json), ts, data_json)
+            )
+        return events
+
+    async def last_seq(self, user_id: uuid.UUID) -> int:
+        return int(await self.redis.get(self._seq_key(user_id)) or 0)
+
+    async def last_seqs(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+        users = list(user_ids)
+        if not users:
+            return {}
+        values = await self.redis.mget([self._seq_key(u) for u in users])
+        return {u: int(v or 0) for u, v in zip(users, values, strict=True)}
+
+    # presence -----------------------------------------------------------------------------
+
+    async def online_users(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return set()
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user_id in users:
+                pipe.zcount(self._presence_key(user_id), f"({now}", "+inf")
+            counts = await pipe.execute()
+        return {u for u, n in zip(users, counts, strict=True) if n}
+
+    async def presence_join(self, user_id: uuid.UUID) -> bool:
+        key, now = self._presence_key(user_id), time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zcard(key)
+            pipe.zadd(key, {self.node_id: now + self._presence_ttl_s})
+            pipe.expire(key, int(self._presence_ttl_s) + 1)
+            _, before, _, _ = await pipe.execute()
+        return before == 0
+
+    async def presence_leave(self, user_id: uuid.UUID) -> bool:
+        key, now = self._presence_key(user_id), time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(key, self.node_id)
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zcard(key)
+            removed, _, after = await pipe.execute()
+        return bool(removed) and after == 0
+
+    async def presence_refresh(self, user_ids: Iterable[uuid.UUID]) -> None:
+        users = list(user_ids)
+        expires = time.time() + self._presence_ttl_s
+        ttl = int(self._presence_ttl_s) + 1
+        for start in range(0, len(users), 1000):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for user_id in users[start : start + 1000]:
+                    key = self._presence_key(user_id)
+                    pipe.zadd(key, {self.node_id: expires})
+                    pipe.expire(key, ttl)
+                await pipe.execute()
+
+    # sessions -----------------------------------------------------------------------------
+
+    async def save_session(self, session_id: str, record: dict[str, Any], ttl_s: float) -> None:
+        await self.redis.set(
+            self._session_key(session_id), orjson.dumps(record), ex=max(1, int(ttl_s))
+        )
+
+    async def load_session(self, session_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(self._session_key(session_id))
+        return None if raw is None else orjson.loads(raw)

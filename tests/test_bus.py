@@ -1,0 +1,218 @@
+"""The Bus contract, run against both engines: per-user sequences, the resume log, fan-out,
+presence (multi-device, multi-node) and session records."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+
+from server.bus.memory import MemoryBus
+from server.bus.redis import RedisBus
+
+
+async def _drop_prefix(url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    async for key in client.scan_iter(match=f"{prefix}*", count=500):
+        await client.delete(key)
+    await client.aclose()
+
+
+async def _nodes(url: str):
+    prefix = f"test:{uuid.uuid4().hex[:10]}:"
+    nodes: list[RedisBus] = []
+
+    async def make(**kwargs) -> RedisBus:
+        node = RedisBus(url, prefix=prefix, **kwargs)
+        await node.start()
+        nodes.append(node)
+        return node
+
+    async def cleanup() -> None:
+        for node in nodes:
+            await node.close()
+        await _drop_prefix(url, prefix)
+
+    return make, cleanup
+
+
+@pytest.fixture
+async def redis_nodes(redis_url):
+    """Factory of RedisBus nodes sharing one fresh key prefix (dropped afterwards)."""
+    make, cleanup = await _nodes(redis_url)
+    yield make
+    await cleanup()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_bus(request):
+    if request.param == "memory":
+
+        async def make_memory(**kwargs):
+            return MemoryBus(**kwargs)
+
+        yield make_memory
+        return
+    url = os.environ.get("NEXGATE_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("NEXGATE_TEST_REDIS_URL is not set: Redis-backed engines are not tested")
+    make, cleanup = await _nodes(url)
+    yield make
+    await cleanup()
+
+
+async def test_each_user_has_a_gapless_sequence(make_bus):
+    bus = await make_bus()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    first = await bus.publish_user([a, b], "t.one", {"n": 1})
+    second = await bus.publish_user([a], "t.two", {"n": 2})
+    assert [(e.user_id, e.seq) for e in first] == [(a, 1), (b, 1)]
+    assert second[0].seq == 2
+    assert await bus.last_seq(a) == 2 and await bus.last_seq(b) == 1
+    assert await bus.last_seq(uuid.uuid4()) == 0
+    assert await bus.last_seqs([a, b]) == {a: 2, b: 1}
+
+
+async def test_events_after_replays_in_order(make_bus):
+    bus = await make_bus()
+    user = uuid.uuid4()
+    for n in range(1, 6):
+        await bus.publish_user([user], "t.n", {"n": n, "id": user})
+    events = await bus.events_after(user, 2)
+    assert [e.seq for e in events] == [3, 4, 5]
+    assert [e.data["n"] for e in events] == [3, 4, 5]
+    assert str(events[0].data["id"]) == str(user)
+    assert await bus.events_after(user, 5) == []
+    assert await bus.events_after(uuid.uuid4(), 0) == []
+
+
+async def test_log_depth_bounds_what_can_be_resumed(make_bus):
+    bus = await make_bus(log_depth=3)
+    user = uuid.uuid4()
+    for n in range(1, 400):  # Redis trims approximately: publish well past the depth
+        await bus.publish_user([user], "t.n", {"n": n})
+    assert await bus.events_after(user, 1) is None
+    tail = await bus.events_after(user, 396)
+    assert [e.seq for e in tail] == [397, 398, 399]
+
+
+async def test_log_age_bounds_what_can_be_resumed(make_bus):
+    bus = await make_bus(log_age_s=1)
+    user = uuid.uuid4()
+    await bus.publish_user([user], "t.old", {})
+    await asyncio.sleep(1.1)
+    await bus.publish_user([user], "t.new", {})
+    assert await bus.events_after(user, 0) is None
+    assert [e.type for e in await bus.events_after(user, 1)] == ["t.new"]
+
+
+async def test_listeners_get_user_and_topic_events(make_bus):
+    bus = await make_bus()
+    got: list = []
+    bus.user_listeners.append(got.append)
+
+    async def on_topic(event):
+        got.append(event)
+
+    bus.topic_listeners.append(on_topic)
+    user = uuid.uuid4()
+    await bus.publish_user([user], "t.user", {"x": 1})
+    await bus.publish_topic("poll:1", "poll.updated", {"votes": 3})
+    for _ in range(100):
+        if len(got) == 2:
+            break
+        await asyncio.sleep(0.01)
+    user_event, topic_event = got
+    assert (user_event.user_id, user_event.seq, user_event.type) == (user, 1, "t.user")
+    assert user_event.data == {"x": 1} and user_event.published_at > 0
+    assert (topic_event.topic, topic_event.type, topic_event.data) == (
+        "poll:1",
+        "poll.updated",
+        {"votes": 3},
+    )
+
+
+async def test_presence_is_multi_device(make_bus):
+    bus = await make_bus()
+    user = uuid.uuid4()
+    assert await bus.online_users([user]) == set()
+    assert await bus.presence_join(user) is True
+    assert await bus.online_users([user, uuid.uuid4()]) == {user}
+    assert await bus.presence_leave(user) is True
+    assert await bus.online_users([user]) == set()
+
+
+async def test_sessions_are_kept_for_their_ttl(make_bus):
+    bus = await make_bus()
+    await bus.save_session("s1", {"user_id": "u", "topics": ["poll:1"]}, 60)
+    assert await bus.load_session("s1") == {"user_id": "u", "topics": ["poll:1"]}
+    assert await bus.load_session("nope") is None
+    await bus.save_session("s2", {"user_id": "u"}, 1)
+    await asyncio.sleep(1.1)
+    assert await bus.load_session("s2") is None
+
+
+# Redis only: several nodes on one Redis -----------------------------------------------------
+
+
+async def test_nodes_share_one_sequence_and_see_each_others_events(redis_nodes):
+    a, b = await redis_nodes(), await redis_nodes()
+    user = uuid.uuid4()
+    seen_on_b: list[int] = []
+    b.user_listeners.append(lambda e: seen_on_b.append(e.seq))
+    await asyncio.gather(
+        *(node.publish_user([user], "t.n", {"i": i}) for i in range(40) for node in (a, b))
+    )
+    assert await a.last_seq(user) == 80
+    for _ in range(200):
+        if len(seen_on_b) == 80:
+            break
+        await asyncio.sleep(0.01)
+    assert seen_on_b == list(range(1, 81))  # every event, in seq order, on the other node
+    assert [e.seq for e in await b.events_after(user, 0)] == list(range(1, 81))
+
+
+async def test_presence_across_nodes(redis_nodes):
+    a, b = await redis_nodes(), await redis_nodes()
+    user = uuid.uuid4()
+    assert await a.presence_join(user) is True
+    assert await b.presence_join(user) is False  # already online through node a
+    assert await a.presence_leave(user) is False  # still online through node b
+    assert await a.online_users([user]) == {user}
+    assert await b.presence_leave(user) is True
+    assert await a.online_users([user]) == set()
+
+
+async def test_a_crashed_nodes_presence_expires(redis_nodes):
+    a, b = await redis_nodes(presence_ttl_s=1), await redis_nodes(presence_ttl_s=1)
+    user = uuid.uuid4()
+    await a.presence_join(user)
+    assert await b.online_users([user]) == {user}
+    await asyncio.sleep(1.2)  # node a never refreshed nor left
+    assert await b.online_users([user]) == set()
+    assert await b.presence_join(user) is True
+
+
+async def test_presence_refresh_keeps_users_online(redis_nodes):
+    node = await redis_nodes(presence_ttl_s=1)
+    user = uuid.uuid4()
+    await node.presence_join(user)
+    for _ in range(3):
+        await asyncio.sleep(0.5)
+        await node.presence_refresh([user])
+    assert await node.online_users([user]) == {user}
+
+
+async def test_prefixes_isolate_deployments(redis_url, redis_nodes):
+    node = await redis_nodes()
+    other = RedisBus(redis_url, prefix=f"test:{uuid.uuid4().hex[:10]}:")
+    await other.start()
+    try:
+        user = uuid.uuid4()
+        await node.publish_user([user], "t.n", {})
+        assert await other.last_seq(user) == 0
+    finally:
+        await other.close()
