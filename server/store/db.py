@@ -116,7 +116,13 @@ class Database(_Queries):
                 try:
                     yield tx
                 except BaseException:
-                    await cur.execute("ROLLBACK")
+                    try:
+                        await cur.execute("ROLLBACK")
+                    except Exception:
+                        # aiopg closes the connection when a query is cancelled; the server
+                        # rolls back on its own. Keep the original error (a CancelledError
+                        # must stay one, or the cancelled task never learns it was cancelled).
+                        log.debug("rollback on a closed connection", exc_info=True)
                     raise
                 await cur.execute("COMMIT")
         for callback in tx._after_commit:
