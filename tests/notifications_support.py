@@ -233,3 +233,16 @@ async def relay():
     state["relay"] = Relay(server)
     yield state["relay"]
     await server.close()
+
+
+async def wait_until(predicate: Any, timeout_s: float = 5, interval_s: float = 0.02) -> Any:
+    """Poll `predicate` (sync or async) until it returns something truthy; fail on timeout."""
+    steps = max(1, int(timeout_s / interval_s))
+    for _ in range(steps):
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s} s")
