@@ -282,7 +282,7 @@ class Worker:
             if not await jobs_store.schedule_period(tx, name=periodic.name, period_start=start):
                 return False
             await enqueue(tx, periodic.kind, payload)
-        log.info("periodic job enqueued", extra={"name": periodic.name, "period": str(start)})
+        log.info("periodic job enqueued", extra={"periodic": periodic.name, "period": str(start)})
         return True
 
     def _spawn(self, job: Row) -> None:
