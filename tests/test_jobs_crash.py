@@ -49,7 +49,7 @@ def start_worker(database_url: str, relay_url: str, tmp_path: Path, name: str):
             "NEXGATE_AUTH_JWT_SECRET": "worker-secret-" + "x" * 32,
         }
     )
-    log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / f"{name}.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "worker", "--concurrency", "2"],
         cwd=ROOT,
