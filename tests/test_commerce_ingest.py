@@ -3,6 +3,8 @@ participation changes, and malformed payloads that write nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import timedelta
 
 import pytest
@@ -401,3 +403,40 @@ async def test_participation_references_must_exist(commerce, alice):
     assert "group_id" in unknown_group["errors"]
     # Leaving something unknown is simply nothing to do.
     assert (await commerce.leave(random_id(), alice.id))["outcome"] == "absent"
+
+
+# Concurrency ------------------------------------------------------------------------------
+
+
+async def test_concurrent_deliveries_converge_on_the_newest_version(client, commerce, alice):
+    shop = await commerce.shop(alice.id, "acme")
+    pid = str(new_id())
+    t0 = now()
+    versions = list(range(12))
+    random.Random(5).shuffle(versions)
+
+    async def deliver(n: int) -> dict:
+        body = {
+            "shop_id": shop,
+            "name": f"v{n}",
+            "price": f"{n}.00",
+            "currency": "USD",
+            "updated_at": iso(t0 + timedelta(seconds=n)),
+        }
+        return await commerce.put(f"/products/{pid}", body)
+
+    results = await asyncio.gather(*(deliver(n) for n in versions))
+    assert sum(r["outcome"] == "created" for r in results) == 1
+    product = await (await client.get(f"/api/products/{pid}", headers=alice.auth)).json()
+    assert product["name"] == "v11" and product["card"]["price"]["amount"] == "11.00"
+
+
+async def test_concurrent_joins_are_all_counted(client, commerce, alice, make_user):
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "Phone")
+    group = await commerce.group(pid, alice.id, spots=20)
+    users = [await make_user(f"buyer_{i}") for i in range(8)]
+    await asyncio.gather(*(commerce.join(group, u.id) for u in users))
+    await asyncio.gather(*(commerce.join(group, u.id) for u in users[:3]))  # redeliveries
+    view = await (await client.get(f"/api/buy-together/groups/{group}", headers=alice.auth)).json()
+    assert view["participant_count"] == 8 and view["card"]["progress_label"] == "8/20 spots filled"

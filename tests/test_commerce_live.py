@@ -177,3 +177,26 @@ async def _group_with_handle(commerce, owner, i: int) -> str:
     )
     await asyncio.sleep(0.35)
     return group_id
+
+
+async def test_a_product_change_refreshes_its_live_group_cards(client, commerce, alice, bob):
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "iPhone 15", "900.00")
+    group = await commerce.group(pid, alice.id, target="800.00")
+    sock = await connect(client, bob.token)
+    await subscribe(sock, f"group:{group}")
+    await commerce.put(
+        f"/products/{pid}",
+        {
+            "shop_id": shop,
+            "name": "iPhone 15 Pro",
+            "price": "999.00",
+            "currency": "USD",
+            "images": ["https://cdn.example.com/pro.jpg"],
+            "updated_at": iso(now()),
+        },
+    )
+    card = (await next_topic_event(sock, f"group:{group}"))["d"]
+    assert card["product"]["name"] == "iPhone 15 Pro"
+    assert card["product"]["image_url"] == "https://cdn.example.com/pro.jpg"
+    await sock.close()

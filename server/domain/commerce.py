@@ -301,7 +301,12 @@ async def upsert_product(ctx: Context, product_id: uuid.UUID, payload: ProductIn
             raise UnknownReference.of("shop_id", "shop")
         values["owner_id"] = payload.owner_id or shop["owner_id"]
         await _require_users(tx, owner_id=payload.owner_id)
-        return await _apply(ctx, tx, "product", product_id, values)
+        result = await _apply(ctx, tx, "product", product_id, values)
+        if result["outcome"] == "updated":
+            # Group cards show the product's name, image and price: refresh the live ones.
+            for group_id in await store.live_group_ids_for_product(tx, product_id):
+                await _publish_group(ctx, tx, group_id)
+        return result
 
     return await _in_tx(ctx, work)
 

@@ -46,8 +46,11 @@ class GroupExpiryTimer:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(self._task, timeout=5)
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+            self._task = None
 
     def wake(self) -> None:
         """Re-read the earliest deadline now (a group was ingested or changed)."""

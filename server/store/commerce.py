@@ -331,6 +331,19 @@ async def has_joined(q: Queries, group_ids: list[uuid.UUID], user_id: uuid.UUID)
     return {row["group_id"] for row in rows}
 
 
+async def live_group_ids_for_product(
+    q: Queries, product_id: uuid.UUID, limit: int = 500
+) -> list[uuid.UUID]:
+    """Groups of a product whose cards are still live (not cancelled, deadline ahead)."""
+    rows = await q.fetch(
+        """SELECT id FROM buy_together_groups
+           WHERE product_id = %s AND state = 'active' AND expires_at > now()
+           ORDER BY id DESC LIMIT %s""",
+        (product_id, limit),
+    )
+    return [row["id"] for row in rows]
+
+
 # Group expiry -----------------------------------------------------------------------------
 
 
