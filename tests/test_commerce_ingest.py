@@ -440,3 +440,12 @@ async def test_concurrent_joins_are_all_counted(client, commerce, alice, make_us
     await asyncio.gather(*(commerce.join(group, u.id) for u in users[:3]))  # redeliveries
     view = await (await client.get(f"/api/buy-together/groups/{group}", headers=alice.auth)).json()
     assert view["participant_count"] == 8 and view["card"]["progress_label"] == "8/20 spots filled"
+
+
+async def test_delete_version_may_come_unencoded(client, commerce, alice):
+    shop = await commerce.shop(alice.id, "acme", updated_at="2024-01-01T12:00:00+02:00")
+    raw = f"{BASE}/shops/{shop}?updated_at=2024-01-01T09:00:00+02:00"  # '+' arrives as ' '
+    stale = await (await client.delete(raw, headers=SERVICE)).json()
+    assert stale["outcome"] == "stale"
+    bad = await client.delete(f"{BASE}/shops/{shop}?updated_at=yesterday", headers=SERVICE)
+    assert "updated_at" in (await expect_problem(bad, 422))["errors"]

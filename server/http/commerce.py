@@ -13,10 +13,10 @@ import hashlib
 import hmac
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.app_keys import CONTEXT, PRINCIPAL
 from server.domain import commerce
@@ -322,8 +322,15 @@ class CompareQuery(BaseModel):
     plans: str = Field(max_length=300, description="Comma-separated plan ids (1 to 6)")
 
 
+def _plus_from_query(value: object) -> object:
+    """`?updated_at=...T10:00:00+02:00` sent unencoded arrives with a space for the `+`."""
+    if isinstance(value, str) and " " in value.strip():
+        return value.strip().replace(" ", "+")
+    return value
+
+
 class DeleteQuery(BaseModel):
-    updated_at: AwareDatetime | None = Field(
+    updated_at: Annotated[AwareDatetime | None, BeforeValidator(_plus_from_query)] = Field(
         None, description="Version of the delete (default: now); an older delete is ignored"
     )
 
