@@ -606,11 +606,15 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
             conn.flusher.cancel()
         if conn.catcher is not None:
             conn.catcher.cancel()
-        if conn.user_id is not None and hub.detach_user(conn):
+        if conn.user_id is not None:
+            last = hub.detach_user(conn)
             try:
-                await hub.user_offline(conn.user_id)
+                if conn.close_code != CloseCode.SESSION_REPLACED:
+                    await conn.save_session()  # resumable for the log age from now
+                if last:
+                    await hub.user_offline(conn.user_id)
             except Exception:
-                log.exception("presence update failed")
+                log.exception("session bookkeeping failed")
         if conn.closer is not None:
             await asyncio.shield(conn.closer)
     return ws
