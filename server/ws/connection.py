@@ -457,6 +457,7 @@ class Connection:
         self.hub.detach_user(self)
         self.hub.forget(self)
         self.principal = self.user_id = self.session_id = None
+        self.topics = self.watching = None
         self.pending = None
         self.state = NEW
 

@@ -172,15 +172,19 @@ class Hub:
 
     def forget(self, conn: Any) -> None:
         """Drop a closing socket from every topic and watch list (sync, idempotent)."""
-        for topic in list(conn.topics or ()):
-            self.unsubscribe(conn, topic)
+        # conn.topics / conn.watching stay as they are: the session record keeps them.
+        for topic in conn.topics or ():
+            subs = self.topics.get(topic)
+            if subs is not None:
+                subs.discard(conn)
+                if not subs:
+                    del self.topics[topic]
         for user_id in conn.watching or ():
             subs = self.watchers.get(user_id)
             if subs is not None:
                 subs.discard(conn)
                 if not subs:
                     del self.watchers[user_id]
-        conn.watching = None
         if conn.session_id is not None and self.sessions.get(conn.session_id) is conn:
             del self.sessions[conn.session_id]
 
