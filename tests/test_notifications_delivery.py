@@ -53,7 +53,25 @@ async def client(aiohttp_client, clean_db, tmp_path):
     return await app_client(aiohttp_client, clean_db, tmp_path)
 
 
-async def test_every_device_of_the_recipient_gets_the_live_events(client):
+@pytest.fixture(params=["memory", "redis"])
+async def engine_client(request, aiohttp_client, clean_db, tmp_path):
+    """The app on the memory bus, and on the Redis bus (presence and fan-out through Redis)."""
+    if request.param == "memory":
+        yield await app_client(aiohttp_client, clean_db, tmp_path)
+        return
+    import redis.asyncio as aioredis
+
+    url = request.getfixturevalue("redis_url")
+    prefix = f"test:{uuid.uuid4().hex[:10]}:"
+    yield await app_client(aiohttp_client, clean_db, tmp_path, redis={"url": url, "prefix": prefix})
+    redis = aioredis.Redis.from_url(url)
+    async for key in redis.scan_iter(match=f"{prefix}*", count=500):
+        await redis.delete(key)
+    await redis.aclose()
+
+
+async def test_every_device_of_the_recipient_gets_the_live_events(engine_client):
+    client = engine_client
     alice = await register(client, "alice")
     bob = await register(client, "bob")
     carol = await register(client, "carol")
