@@ -362,3 +362,43 @@ async def test_password_reset_mail_survives_an_smtp_outage(
     assert "token=" in body_of(mail)
     [job] = await jobs(client, "email.send")
     assert job["status"] == "done" and job["payload"] == {}  # the reset link is not kept
+
+
+async def test_the_notification_center_over_the_socket(client):
+    from protocol.client import CallError
+
+    alice = await register(client, "alice")
+    bob = await register(client, "bob")
+    url = str(client.make_url("/api/gateway/ws"))
+    phone = GatewayClient(url, alice.token, reconnect=False)
+    laptop = GatewayClient(url, alice.token, reconnect=False)
+    await phone.connect()
+    await laptop.connect()
+    try:
+        await follow(client, bob, alice)
+        await notify(client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.REPOST)
+        assert await phone.call("notifications.unread_count") == {"unread_count": 2}
+        page = await phone.call("notifications.list", limit=1, types=["follow", "repost"])
+        assert len(page["items"]) == 1 and page["next_cursor"] and page["unread_count"] == 2
+        first = page["items"][0]["id"]
+        result = await phone.call("notifications.read", id=first)
+        assert result["unread_count"] == 1
+        event = await next_of(laptop, "notification.read")
+        assert event.data["id"] == first
+        settings = await phone.call(
+            "notifications.settings.update", categories={"likes": {"push": False}}
+        )
+        assert settings["categories"]["likes"]["push"] is False
+        assert (await laptop.call("notifications.settings.get"))["categories"]["likes"][
+            "push"
+        ] is False
+        assert await laptop.call("notifications.read_all") == {"marked": 1, "unread_count": 0}
+        with pytest.raises(CallError) as err:
+            await phone.call("notifications.read", id="nope")
+        assert err.value.code == "validation_failed"
+        with pytest.raises(CallError) as err:
+            await phone.call("notifications.delete", id=str(uuid.uuid4()))
+        assert err.value.code == "not_found"
+    finally:
+        await phone.close()
+        await laptop.close()
