@@ -39,18 +39,24 @@ class GroupExpiryTimer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._last_prune = 0.0
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="commerce-group-expiry")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Let the current check finish (never cancel it mid-query), then end the loop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=5)
+        except TimeoutError:
             self._task.cancel()
-            try:
-                await asyncio.wait_for(self._task, timeout=5)
-            except (asyncio.CancelledError, TimeoutError):
-                pass
-            self._task = None
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
 
     def wake(self) -> None:
         """Re-read the earliest deadline now (a group was ingested or changed)."""
@@ -70,7 +76,7 @@ class GroupExpiryTimer:
         return min(self.max_sleep_s, max(MIN_SLEEP_S, delay))
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 delay = await self.tick()
@@ -79,6 +85,8 @@ class GroupExpiryTimer:
             except Exception:
                 log.exception("group expiry check failed")
                 delay = ERROR_BACKOFF_S
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
