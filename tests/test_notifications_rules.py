@@ -24,6 +24,7 @@ from tests.notifications_support import (
     jobs,
     listing,
     notify,
+    run_jobs,
     set_online,
     unread,
 )
@@ -250,6 +251,19 @@ async def test_a_batch_queues_one_push_while_it_waits(client, alice, bob):
     await like(client, alice, carol, entity_id=post)
     pushes = await jobs(client, "push.send")
     assert len(pushes) == 1 and pushes[0]["status"] == "queued"
+
+
+async def test_a_growing_batch_re_pushes_at_most_once_a_minute(client, alice, bob):
+    post = uuid.uuid4()
+    await like(client, alice, bob, entity_id=post)
+    assert await run_jobs(client) == 1  # the first like: pushed at once
+    for name in ("carol", "dave", "erin"):
+        await like(client, alice, await register(client, name), entity_id=post)
+    pushes = await jobs(client, "push.send")
+    assert [p["status"] for p in pushes] == ["done", "queued"]
+    delay = (pushes[1]["run_at"] - pushes[1]["created_at"]).total_seconds()
+    assert 59 <= delay <= 61
+    assert await run_jobs(client) == 0
 
 
 async def test_frequency_none_silences_a_category(client, alice, bob):

@@ -63,6 +63,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# A batch that grows while its recipient is offline re-pushes at most this often.
+PUSH_UPDATE_DELAY_S = 60
+
 # Gateway events (per-user, sequenced, to every live session of the recipient).
 CREATED = "notification.created"
 UPDATED = "notification.updated"
@@ -135,8 +138,9 @@ async def notify(
        Concurrent calls for one key are serialised by a unique index: one row, every actor.
     4. The unread counter moves in `tx`; after commit `notification.created` or
        `notification.updated` (with `unread_count`) goes to every live session of the
-       recipient. If they have none, a push job is enqueued in `tx` (coalesced per
-       notification); email "on" enqueues one email per batch, digests are periodic.
+       recipient. If they have none, a push job is enqueued in `tx` (at once for a new
+       notification; a growing batch re-pushes at most once a minute, with its latest text);
+       email "on" enqueues one email per batch, digests are periodic.
 
     `data` holds what the template needs (e.g. `comment_preview` for COMMENT_POST,
     `product_name` for PRODUCT_MESSAGE; pass text through `preview()`), plus anything a client
@@ -165,6 +169,9 @@ async def notify(
             )
             return None
 
+    # Everything that does not need the batch row happens before the upsert locks it, so
+    # concurrent events of one batch hold that lock as briefly as possible.
+    push = channels.push and not await ctx.bus.online_users([recipient_id])
     payload = _jsonable(data or {})
     row = None
     for _ in range(3):
@@ -209,11 +216,14 @@ async def notify(
             CREATED if row["inserted"] else UPDATED,
             _jsonable({"notification": result, "unread_count": unread}),
         )
-    if channels.push and not await ctx.bus.online_users([recipient_id]):
+    if push:
+        # A new notification is pushed at once; updates of a batch at most once per
+        # PUSH_UPDATE_DELAY_S (they coalesce into the queued push, which sends the latest text).
         await enqueue(
             tx,
             "push.send",
             {"notification_id": str(row["id"]), "user_id": str(recipient_id)},
+            delay_s=0 if row["inserted"] else PUSH_UPDATE_DELAY_S,
             coalesce_key=f"push:{row['id']}",
         )
     if channels.email == "on" and row["inserted"]:
