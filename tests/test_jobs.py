@@ -291,3 +291,16 @@ def test_backoff_doubles_and_is_capped():
     assert 5 <= backoff_s(1, 5, 3600) <= 6.25
     assert 40 <= backoff_s(4, 5, 3600) <= 50
     assert backoff_s(30, 5, 3600) == 3600
+
+
+async def test_finished_jobs_are_purged_after_their_retention(client):
+    from server.jobs.catalog import cleanup_jobs
+
+    await put(client, "test.record", {"key": key()})
+    await put(client, "test.permanent", {})
+    await run_jobs(client)
+    await cleanup_jobs(ctx_of(client), {})
+    assert len(await jobs(client)) == 2  # too recent
+    await ctx_of(client).db.execute("UPDATE jobs SET finished_at = finished_at - interval '2 days'")
+    await cleanup_jobs(ctx_of(client), {})
+    assert [j["status"] for j in await jobs(client)] == ["dead"]  # dead ones are kept longer

@@ -474,3 +474,89 @@ async def test_nothing_is_published_for_a_rolled_back_write(client, alice, bob):
     assert (await listing(client, alice))["items"] == []
     assert await unread(client, alice) == 0
     assert await ctx.db.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+# -- undoing, forgetting, retention -------------------------------------------------------------
+
+
+async def retract(client, **kwargs) -> None:
+    ctx = ctx_of(client)
+    async with ctx.db.transaction() as tx:
+        await notifications.retract(ctx, tx, **kwargs)
+
+
+async def test_an_unlike_takes_the_actor_back_out(client, alice, bob):
+    events = listen(client)
+    carol = await register(client, "carol")
+    post = uuid.uuid4()
+    for actor in (bob, carol):
+        await notify(
+            client,
+            recipient_id=alice.id,
+            actor_id=actor.id,
+            type=NotificationType.LIKE_POST,
+            entity_id=post,
+        )
+    key = {
+        "recipient_id": uuid.UUID(alice.id),
+        "type": NotificationType.LIKE_POST,
+        "entity_type": "post",
+        "entity_id": post,
+    }
+    await retract(client, actor_id=uuid.UUID(carol.id), **key)
+    [item] = (await listing(client, alice))["items"]
+    assert item["content"] == "@bob liked your post" and item["actor_count"] == 1
+    assert events.of(alice.id, "notification.updated")[-1].data["notification"]["content"] == (
+        "@bob liked your post"
+    )
+    await retract(client, actor_id=uuid.UUID(bob.id), **key)
+    assert (await listing(client, alice))["items"] == []
+    assert await unread(client, alice) == 0
+    [deleted] = events.of(alice.id, "notification.deleted")
+    assert deleted.data == {"id": item["id"], "unread_count": 0}
+
+
+async def test_a_deleted_post_takes_its_notifications_along(client, alice, bob):
+    carol = await register(client, "carol")
+    post = uuid.uuid4()
+    await notify(
+        client,
+        recipient_id=alice.id,
+        actor_id=bob.id,
+        type=NotificationType.LIKE_POST,
+        entity_id=post,
+    )
+    await notify(
+        client,
+        recipient_id=carol.id,
+        actor_id=bob.id,
+        type=NotificationType.MENTION_POST,
+        entity_id=post,
+    )
+    await notify(client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.REPOST)
+    ctx = ctx_of(client)
+    async with ctx.db.transaction() as tx:
+        await notifications.forget_entity(ctx, tx, entity_type="post", entity_id=post)
+    assert [i["type"] for i in (await listing(client, alice))["items"]] == ["repost"]
+    assert await unread(client, alice) == 1 and await unread(client, carol) == 0
+
+
+async def test_notifications_older_than_the_retention_are_cleaned_up(client, alice, bob):
+    from datetime import UTC, datetime, timedelta
+
+    from server.domain.digests import _uuid7_floor, cleanup_job
+
+    ctx = ctx_of(client)
+    old = await notify(
+        client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.LIKE_POST
+    )
+    await notify(client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.REPOST)
+    long_ago = datetime.now(UTC) - timedelta(days=120)
+    old_id = uuid.UUID(int=_uuid7_floor(long_ago).int + 1)
+    await ctx.db.execute(
+        "UPDATE notifications SET id = %s, created_at = %s, latest_at = %s WHERE id = %s",
+        (old_id, long_ago, long_ago, old["id"]),
+    )
+    await cleanup_job(ctx, {"period_start": datetime.now(UTC).isoformat()})
+    assert [i["type"] for i in (await listing(client, alice))["items"]] == ["repost"]
+    assert await unread(client, alice) == 1

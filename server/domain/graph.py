@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from server.domain import notifications
 from server.domain.accounts import find_visible_user, profile_view
 from server.domain.auth_tokens import Principal
-from server.domain import notifications
 from server.domain.context import Context
 from server.domain.notifications import NotificationType
 from server.errors import Forbidden, NotFound, ValidationFailed

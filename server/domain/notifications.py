@@ -283,6 +283,7 @@ async def _remove_actor_from(
     ctx: Context, tx: Transaction, recipient: uuid.UUID, actor: uuid.UUID, rows: list[Row]
 ) -> None:
     gone: list[uuid.UUID] = []
+    changed: list[uuid.UUID] = []
     for row in rows:
         if row["actor_count"] <= 1 or len(row["actor_ids"]) <= 1:
             gone.append(row["id"])
@@ -296,8 +297,20 @@ async def _remove_actor_from(
             updated["data"],
         )
         await store.set_content(tx, row["id"], content)
+        if updated["visible"]:
+            changed.append(row["id"])
     if gone:
         await _delete_rows(ctx, tx, gone)
+    if changed:
+        unread = await store.unread_count(tx, recipient)
+        for notification_id in changed:
+            row = await store.get(tx, notification_id)
+            ctx.emit_after_commit(
+                tx,
+                [recipient],
+                UPDATED,
+                _jsonable({"notification": view(row), "unread_count": unread}),
+            )
 
 
 async def _delete_rows(ctx: Context, tx: Transaction, ids: list[uuid.UUID]) -> None:

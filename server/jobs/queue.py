@@ -17,11 +17,14 @@ from server.store import jobs as jobs_store
 from server.store.db import Queries
 
 
-def _known_kinds() -> set[str]:
+def _kind(name: str) -> Any:
     from server.jobs import catalog  # noqa: F401  (registers every kind)
     from server.jobs.registry import HANDLERS
 
-    return set(HANDLERS)
+    kind = HANDLERS.get(name)
+    if kind is None:
+        raise ValueError(f"no job handler registered for {name!r}")
+    return kind
 
 
 async def enqueue(
@@ -45,8 +48,7 @@ async def enqueue(
     - `sensitive`: the payload (e.g. an email with a reset link) is wiped once the job finishes.
     The payload must be JSON-serialisable (UUIDs and datetimes as strings).
     """
-    if kind not in _known_kinds():
-        raise ValueError(f"no job handler registered for {kind!r}")
+    spec = _kind(kind)
     return await jobs_store.insert(
         tx,
         id=new_id(),
@@ -54,7 +56,7 @@ async def enqueue(
         payload=payload or {},
         run_at=run_at,
         delay_s=float(delay_s),
-        max_attempts=max_attempts,
+        max_attempts=max_attempts or spec.max_attempts,
         coalesce_key=coalesce_key,
         sensitive=sensitive,
     )
