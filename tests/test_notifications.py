@@ -560,3 +560,31 @@ async def test_notifications_older_than_the_retention_are_cleaned_up(client, ali
     await cleanup_job(ctx, {"period_start": datetime.now(UTC).isoformat()})
     assert [i["type"] for i in (await listing(client, alice))["items"]] == ["repost"]
     assert await unread(client, alice) == 1
+
+
+async def test_reading_a_conversation_reads_its_notifications(client, alice, bob):
+    events = listen(client)
+    conversation = uuid.uuid4()
+    for _ in range(2):
+        await notify(
+            client,
+            recipient_id=alice.id,
+            actor_id=bob.id,
+            type=NotificationType.NEW_MESSAGE,
+            entity_type="conversation",
+            entity_id=conversation,
+        )
+    await notify(client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.REPOST)
+    assert await unread(client, alice) == 2
+    ctx = ctx_of(client)
+    async with ctx.db.transaction() as tx:
+        changed = await notifications.mark_entity_read(
+            ctx,
+            tx,
+            recipient_id=uuid.UUID(alice.id),
+            entity_type="conversation",
+            entity_id=conversation,
+        )
+    assert changed == 1
+    assert await unread(client, alice) == 1
+    assert events.of(alice.id, "notification.read")[-1].data["unread_count"] == 1

@@ -56,6 +56,7 @@ __all__ = [
     "Category",
     "NotificationType",
     "forget_entity",
+    "mark_entity_read",
     "notify",
     "preview",
     "retract",
@@ -260,6 +261,27 @@ async def retract(
         entity_id=entity_id,
     )
     await _remove_actor_from(ctx, tx, recipient_id, actor_id, rows)
+
+
+async def mark_entity_read(
+    ctx: Context,
+    tx: Transaction,
+    *,
+    recipient_id: uuid.UUID,
+    entity_type: str,
+    entity_id: uuid.UUID,
+) -> int:
+    """The recipient has seen an entity elsewhere (opened the conversation, viewed the post):
+    their notifications about it are read too. Returns how many changed."""
+    rows = await store.mark_entity_read(tx, recipient_id, entity_type, entity_id)
+    visible = [r for r in rows if r["visible"]]
+    if visible:
+        unread = await store.adjust_counter(tx, recipient_id, -len(visible))
+        for row in visible:
+            ctx.emit_after_commit(
+                tx, [recipient_id], READ, {"id": str(row["id"]), "unread_count": unread}
+            )
+    return len(rows)
 
 
 async def forget_entity(

@@ -221,6 +221,18 @@ async def mark_all_read(q: Queries, user: uuid.UUID) -> int:
     )
 
 
+async def mark_entity_read(
+    q: Queries, user: uuid.UUID, entity_type: str, entity_id: uuid.UUID
+) -> list[Row]:
+    """Mark `user`'s unread notifications about one entity read; returns the changed rows."""
+    return await q.fetch(
+        """UPDATE notifications SET is_read = true, batch_open = false, read_at = now()
+           WHERE recipient_id = %s AND entity_type = %s AND entity_id = %s AND NOT is_read
+           RETURNING id, visible""",
+        (user, entity_type, entity_id),
+    )
+
+
 async def delete(q: Queries, notification_id: uuid.UUID, user: uuid.UUID) -> Row | None:
     return await q.fetchrow(
         """DELETE FROM notifications WHERE id = %s AND recipient_id = %s
