@@ -769,11 +769,6 @@ async def send_message(
     text = check_content(ctx, content)
     nonce = check_nonce(nonce)
     kind = "product_context" if product_id is not None else _message_type(text, message_type)
-    if nonce is not None:
-        existing = await store.find_by_nonce(ctx.db, actor.user_id, nonce)
-        if existing is not None:
-            return await _replay(ctx, actor, conversation_id, existing)
-    await ctx.limit(f"message:{actor.user_id}", ctx.settings.rate_limits.message, "messages")
     snapshot = None
     if product_id is not None:
         product = await commerce_store.get_product(ctx.db, product_id, actor.user_id)
@@ -819,11 +814,10 @@ async def _append(
                 if conversation_id is None:
                     assert open_with is not None
                     conversation_id, _ = await _ensure_direct(tx, me, open_with)
-                c = await _context(ctx, tx, actor, conversation_id)
-                _can_message(c)
                 if reply_to is not None:
                     quoted = await store.visible_message(tx, reply_to, me)
                     if quoted is None or quoted["conversation_id"] != conversation_id:
+                        await _context(ctx, tx, actor, conversation_id)  # 404 first
                         raise ValidationFailed.field(
                             "reply_to_message_id", "is not a message of this conversation"
                         )
@@ -845,7 +839,22 @@ async def _append(
                     nonce=nonce,
                 )
                 if row is None:
-                    raise _DuplicateNonce()
+                    # Not sent: a resend of a nonce already used, or not allowed (say why).
+                    if nonce is not None and await store.find_by_nonce(tx, me, nonce):
+                        raise _DuplicateNonce()
+                    _can_message(await _context(ctx, tx, actor, conversation_id))
+                    raise Conflict("The message could not be sent; try again.")
+                # Counted only for messages actually sent (a resend is not a new message);
+                # over the limit, the transaction rolls back.
+                await ctx.limit(f"message:{me}", ctx.settings.rate_limits.message, "messages")
+                c = {
+                    "id": conversation_id,
+                    "other_id": row["ctx_other_id"],
+                    "other_read_seq": row["ctx_other_read_seq"],
+                    "muted": row["ctx_muted"],
+                    "unread_count": row["ctx_unread_count"],
+                    "marked_unread": row["ctx_marked_unread"],
+                }
                 if forwarded_from is not None and forwarded_from["media_count"]:
                     row["media"] = await store.copy_media(
                         tx,
@@ -957,11 +966,6 @@ async def forward_message(
         raise NotFound(NO_MESSAGE)
     if source["deleted_at"] is not None:
         raise ValidationFailed.field("message_id", "a deleted message cannot be forwarded")
-    if nonce is not None:
-        existing = await store.find_by_nonce(ctx.db, actor.user_id, nonce)
-        if existing is not None:
-            return await _replay(ctx, actor, conversation_id, existing)
-    await ctx.limit(f"message:{actor.user_id}", ctx.settings.rate_limits.message, "messages")
     message, _ = await _append(
         ctx,
         actor,
@@ -1316,7 +1320,6 @@ async def contact_seller(
         raise Forbidden(YOU_BLOCKED)
     if blocks["blocked_by"]:
         raise Forbidden(CANNOT_MESSAGE)
-    await ctx.limit(f"message:{actor.user_id}", ctx.settings.rate_limits.message, "messages")
     low, high = sorted((actor.user_id, seller_id))
     existing_id = await store.find_direct(ctx.db, low, high)
     message, conversation_id = await _append(

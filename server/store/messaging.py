@@ -330,18 +330,36 @@ async def append(
     forwarded_from: uuid.UUID | None = None,
     nonce: str | None = None,
 ) -> Row | None:
-    """Append a message: bump the conversation's seq under its row lock, insert the message
-    with that seq and the DB clock, and move both participants (the sender has read up to it;
-    the other gets one more unread; the conversation reappears in both lists).
+    """Append a message, if the sender may send it: they take part in the conversation, the
+    other participant is active, and neither blocks the other. Bumps the conversation's seq under
+    its row lock, inserts the message with that seq and the DB clock, and moves both
+    participants (the sender has read up to it; the other gets one more unread; the
+    conversation reappears in both lists). One round trip.
 
-    Returns the message with `participants` (user_id, unread_count, muted), or None when the
-    sender already used `nonce` (the caller rolls back and returns the original)."""
+    Returns the message with `participants` (user_id, unread_count, muted) and the sender's
+    context before it (`ctx_other_id`, `ctx_other_read_seq`, `ctx_muted`, `ctx_unread_count`,
+    `ctx_marked_unread`); None when it may not be sent or the sender already used `nonce`
+    (the caller finds out which)."""
     return await q.fetchrow(
-        f"""WITH conv AS (
+        f"""WITH ok AS (
+              SELECT me.conversation_id, o.user_id AS other_id, o.last_read_seq,
+                     (me.is_muted AND (me.muted_until IS NULL OR me.muted_until > now()))
+                       AS muted,
+                     me.unread_count, me.marked_unread
+              FROM conversation_participants me
+              JOIN conversation_participants o
+                ON o.conversation_id = me.conversation_id AND o.user_id <> me.user_id
+              JOIN users ou ON ou.id = o.user_id AND ou.is_active
+              WHERE me.conversation_id = %(c)s AND me.user_id = %(sender)s
+                AND NOT EXISTS (
+                  SELECT 1 FROM blocks b
+                  WHERE (b.blocker_id = me.user_id AND b.blocked_id = o.user_id)
+                     OR (b.blocker_id = o.user_id AND b.blocked_id = me.user_id))
+            ), conv AS (
               UPDATE conversations
               SET message_seq = message_seq + 1, last_message_at = clock_timestamp(),
                   updated_at = clock_timestamp()
-              WHERE id = %(c)s
+              WHERE id = (SELECT conversation_id FROM ok)
               RETURNING id, message_seq, last_message_at
             ), m AS (
               INSERT INTO messages (id, conversation_id, seq, sender_id, content, message_type,
@@ -373,8 +391,11 @@ async def append(
             )
             SELECT {MESSAGE_COLUMNS}, {REPLY_COLUMNS}, '[]'::jsonb AS reactions,
                    NULL::jsonb AS media,
-                   (SELECT jsonb_agg(to_jsonb(parts)) FROM parts) AS participants
-            FROM m LEFT JOIN messages r ON r.id = m.replied_to_message_id""",
+                   (SELECT jsonb_agg(to_jsonb(parts)) FROM parts) AS participants,
+                   ok.other_id AS ctx_other_id, ok.last_read_seq AS ctx_other_read_seq,
+                   ok.muted AS ctx_muted, ok.unread_count AS ctx_unread_count,
+                   ok.marked_unread AS ctx_marked_unread
+            FROM m CROSS JOIN ok LEFT JOIN messages r ON r.id = m.replied_to_message_id""",
         {
             "c": conversation_id,
             "id": id,

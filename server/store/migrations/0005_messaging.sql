@@ -22,10 +22,12 @@ CREATE TABLE conversations (
     updated_at timestamptz NOT NULL DEFAULT now(),
     last_message_at timestamptz,
     CHECK (conversation_type <> 'direct' OR (user_low IS NOT NULL AND user_low < user_high))
-);
+) WITH (fillfactor = 80);
+-- Every message updates its conversation row (message_seq, last_message_at): no index covers
+-- those columns and pages keep room, so the update is HOT. The conversation list is served by
+-- the participants' (user_id, activity_at) index, where last_message_at is copied.
 CREATE UNIQUE INDEX conversations_pair_key ON conversations (user_low, user_high)
     WHERE conversation_type = 'direct';
-CREATE INDEX conversations_last_message_idx ON conversations (last_message_at);
 
 CREATE TABLE conversation_participants (
     id uuid PRIMARY KEY,
