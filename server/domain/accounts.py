@@ -203,6 +203,19 @@ async def reset_password(ctx: Context, *, token: str, new_password: str) -> None
         await users_store.revoke_all_for_user(tx, user_id)
 
 
+async def authenticate(ctx: Context, token: str) -> Principal:
+    """The principal an access token names, if its account is still active."""
+    principal = ctx.signer.verify(token)
+    await ensure_active(ctx, principal)
+    return principal
+
+
+async def ensure_active(ctx: Context, principal: Principal) -> None:
+    account = await users_store.get_auth_state(ctx.db, principal.user_id)
+    if not account or not account["is_active"]:
+        raise Unauthorized("The account is not active.")
+
+
 # Profiles ----------------------------------------------------------------------------------
 
 
@@ -225,7 +238,7 @@ def profile_view(user: Row, viewer: uuid.UUID | None, rel: Row | None = None) ->
 
 
 async def find_visible_user(ctx: Context, viewer: Principal, ref: str) -> Row:
-    """The user `ref` (id or username) names, or NotFound if missing or blocked either way."""
+    """The user `ref` (id or username) names; NotFound if missing or if they blocked the viewer."""
     user_id = parse_uuid(ref)
     user = (
         await users_store.get_by_id(ctx.db, user_id)
@@ -234,8 +247,9 @@ async def find_visible_user(ctx: Context, viewer: Principal, ref: str) -> Row:
     )
     if user is None:
         raise NotFound("No such user.")
-    if user["id"] != viewer.user_id and await graph_store.is_blocked_either_way(
-        ctx.db, viewer.user_id, user["id"]
+    # Whoever blocked the viewer does not exist for them; the blocker still sees whom they blocked.
+    if user["id"] != viewer.user_id and await graph_store.has_blocked(
+        ctx.db, user["id"], viewer.user_id
     ):
         raise NotFound("No such user.")
     return user

@@ -11,12 +11,12 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from server.app_keys import CONTEXT, PRINCIPAL
+from server.domain import accounts
 from server.domain.auth_tokens import Principal
 from server.errors import AppError, RateLimited, Unauthorized
 from server.http.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from server.http.problems import problem
 from server.logs import request_id_var, user_id_var
-from server.store import users as users_store
 
 log = logging.getLogger("nexgate.http")
 
@@ -103,7 +103,7 @@ async def authenticate(request: web.Request, handler):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Use an 'Authorization: Bearer <token>' header.")
-        principal = ctx.signer.verify(token.strip())
+        principal = await accounts.authenticate(ctx, token.strip())
     elif ctx.settings.auth.session_cookie_name in request.cookies:
         session = await get_session(request)
         if "user_id" in session:
@@ -112,10 +112,8 @@ async def authenticate(request: web.Request, handler):
                 session.get("username", ""),
                 tuple(session.get("roles", ("user",))),
             )
+            await accounts.ensure_active(ctx, principal)
     if principal is not None:
-        account = await users_store.get_auth_state(ctx.db, principal.user_id)
-        if not account or not account["is_active"]:
-            raise Unauthorized("The account is not active.")
         request[PRINCIPAL] = principal
         user_id_var.set(str(principal.user_id))
         await ctx.limit(f"api:{principal.user_id}", ctx.settings.rate_limits.api, "API requests")
