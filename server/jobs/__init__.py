@@ -6,6 +6,11 @@
 - server/jobs/worker.py: the worker (claim with SKIP LOCKED, leases, retries, dead letters).
 - `nexgate worker` runs workers as their own processes; `nexgate serve` runs one in-process
   when settings.jobs.in_process_worker (the embedded default).
+
+Why not a library: the maintained PostgreSQL queues for asyncio (procrastinate, ...) are built on
+psycopg 3 and bring their own schema and migration tooling, while this server runs aiopg /
+psycopg2 with yoyo migrations and needs enqueueing inside its own transactions. The queue is one
+table and a few statements (server/store/jobs.py); its guarantees are proved in tests/test_jobs*.
 """
 
 from __future__ import annotations
