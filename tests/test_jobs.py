@@ -304,3 +304,19 @@ async def test_finished_jobs_are_purged_after_their_retention(client):
     await ctx_of(client).db.execute("UPDATE jobs SET finished_at = finished_at - interval '2 days'")
     await cleanup_jobs(ctx_of(client), {})
     assert [j["status"] for j in await jobs(client)] == ["dead"]  # dead ones are kept longer
+
+
+async def test_queue_depth_is_exported_for_the_backlog_alert(client):
+    from server.jobs.metrics import refresh
+
+    await put(client, "test.record", {"key": key()})
+    await put(client, "test.record", {"key": key()})
+    await put(client, "test.record", {"key": key()}, delay_s=3600)  # not due: not a backlog
+    await put(client, "test.permanent", {})
+    await run_jobs(client)  # runs the permanent one into the dead letters (and the two)
+    await put(client, "test.record", {"key": key()})
+    await refresh(ctx_of(client).db)
+    text = await (await client.get("/metrics")).text()
+    assert "nexgate_jobs_ready 1.0" in text
+    assert "nexgate_jobs_dead 1.0" in text
+    assert 'nexgate_jobs_finished_total{kind="test.permanent",outcome="dead"}' in text

@@ -28,7 +28,10 @@ __all__ = ["enqueue", "jobs_lifecycle"]
 
 async def jobs_lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Run the in-process worker of the embedded default (when configured)."""
+    import asyncio
+
     from server.app_keys import CONTEXT
+    from server.jobs.metrics import refresh_forever
     from server.jobs.runtime import attach_senders, close_senders
     from server.jobs.worker import Worker
 
@@ -38,7 +41,11 @@ async def jobs_lifecycle(app: web.Application) -> AsyncIterator[None]:
     if ctx.settings.jobs.in_process_worker:
         worker = Worker(ctx)
         worker.start()
+    stopping = asyncio.Event()
+    gauges = asyncio.create_task(refresh_forever(ctx.db, stopping), name="jobs-metrics")
     yield
+    stopping.set()
+    await asyncio.wait([gauges], timeout=5)
     if worker is not None:
         await worker.close()
     await close_senders(ctx)

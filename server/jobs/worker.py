@@ -30,6 +30,7 @@ from typing import Any
 
 import aiopg
 
+from server.jobs.metrics import JOBS_FINISHED
 from server.jobs.registry import HANDLERS, PERIODIC, Periodic, PermanentJobError
 from server.store import jobs as jobs_store
 from server.store.db import Row
@@ -66,10 +67,14 @@ class _Running:
     cancel_reason: str | None = None
 
 
-async def execute(
-    ctx: Any, job: Row, worker: str, *, on_cancel: Any = None, running: _Running | None = None
-) -> str:
+async def execute(ctx: Any, job: Row, worker: str, *, running: _Running | None = None) -> str:
     """Run one claimed job and record the outcome; returns 'done', 'queued', 'dead' or 'lost'."""
+    outcome = await _execute(ctx, job, worker, running)
+    JOBS_FINISHED.labels(job["kind"], outcome).inc()
+    return outcome
+
+
+async def _execute(ctx: Any, job: Row, worker: str, running: _Running | None) -> str:
     settings = ctx.settings.jobs
     kind = HANDLERS.get(job["kind"])
     max_attempts = job["max_attempts"] or (kind and kind.max_attempts) or settings.max_attempts

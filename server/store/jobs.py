@@ -220,6 +220,11 @@ async def purge_finished(q: Queries, done_age_s: float, dead_age_s: float) -> in
     return count
 
 
-async def stats(q: Queries) -> dict[str, int]:
-    rows = await q.fetch("SELECT status, count(*) AS n FROM jobs GROUP BY status")
-    return {row["status"]: row["n"] for row in rows}
+async def queue_depths(q: Queries) -> dict[str, int]:
+    """Jobs due and waiting, running, and dead (each count served by a partial index)."""
+    return await q.fetchrow(
+        """SELECT
+             (SELECT count(*) FROM jobs WHERE status = 'queued' AND run_at <= now()) AS ready,
+             (SELECT count(*) FROM jobs WHERE status = 'running') AS running,
+             (SELECT count(*) FROM jobs WHERE status = 'dead') AS dead"""
+    )
