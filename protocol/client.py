@@ -352,28 +352,48 @@ class GatewayClient:
             await self.subscribe(topic)
 
     async def _pump(self) -> BaseException:
-        """Read frames and heartbeat until the socket ends; returns why it ended."""
+        """Read frames until the socket ends; returns why it ended. Heartbeats run from one
+        timer per interval (not a timeout per frame: that is what keeps a busy socket cheap)."""
         ws = self._ws
         assert ws is not None
         interval = (self.hello.get("heartbeat_interval_ms") or 30000) / 1000
         loop = asyncio.get_running_loop()
-        next_beat = loop.time() + interval * random.random()  # jitter the first one
-        awaiting_ack = False
+        state = {"awaiting_ack": False, "dead": False}
+        timer: list[asyncio.TimerHandle | None] = [None]
+        pending: set[asyncio.Task] = set()
+
+        def spawn(coro) -> None:
+            task = loop.create_task(coro)
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        def beat() -> None:
+            if ws.closed:
+                return
+            if state["awaiting_ack"]:  # no ack for a whole interval: the link is dead
+                state["dead"] = True
+                spawn(ws.close(code=CloseCode.SESSION_TIMEOUT))
+                return
+            state["awaiting_ack"] = True
+            self.heartbeats_sent += 1
+            spawn(self._send(ws, frames.heartbeat(self.seq)))
+            timer[0] = loop.call_later(interval, beat)
+
+        if self.heartbeat:  # jitter the first one
+            timer[0] = loop.call_later(interval * random.random(), beat)
+        decode = self.codec.decode
         try:
             while True:
-                timeout = max(0.0, next_beat - loop.time()) if self.heartbeat else None
-                try:
-                    frame = await self._recv(ws, timeout)
-                except TimeoutError:
-                    if awaiting_ack:  # no ack for a whole interval: the link is dead
-                        await ws.close(code=CloseCode.SESSION_TIMEOUT)
+                msg = await ws.receive()
+                if (
+                    msg.type is not aiohttp.WSMsgType.TEXT
+                    and msg.type is not aiohttp.WSMsgType.BINARY
+                ):
+                    if state["dead"]:
                         return ConnectionClosed(CloseCode.SESSION_TIMEOUT, "heartbeat not acked")
-                    await self._send(ws, frames.heartbeat(self.seq))
-                    self.heartbeats_sent += 1
-                    awaiting_ack = True
-                    next_beat = loop.time() + interval
-                    continue
-                op = frame.get("op")
+                    raise ConnectionClosed(ws.close_code, str(msg.extra or ""))
+                frame = decode(msg.data)
+                op = frame["op"]
                 if op == Op.EVENT:
                     event = self._to_event(frame)
                     if event is not None:
@@ -383,7 +403,7 @@ class GatewayClient:
                     if fut is not None and not fut.done():
                         fut.set_result(frame.get("d") or {})
                 elif op == Op.HEARTBEAT_ACK:
-                    awaiting_ack = False
+                    state["awaiting_ack"] = False
                     self.heartbeat_acks += 1
                 elif op == Op.ERROR:
                     log.warning("gateway error: %s", frame.get("d"))
@@ -396,3 +416,8 @@ class GatewayClient:
         except (aiohttp.ClientError, OSError, DecodeError) as exc:
             self.last_close = (None, str(exc))
             return ConnectionClosed(None, str(exc))
+        finally:
+            if timer[0] is not None:
+                timer[0].cancel()
+            for task in pending:
+                task.cancel()

@@ -32,6 +32,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=settings.server.port,
         print=None,
         access_log=None,
+        backlog=2048,  # reconnect storms: a short listen queue drops SYNs (1 s retries)
         loop=uvloop.new_event_loop(),
     )
     return 0

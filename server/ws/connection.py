@@ -131,6 +131,7 @@ class Connection:
                 transport.write(data)
                 return
             backlog = self.backlog = deque()
+            metrics.BACKLOGGED.inc()
             self.flusher = asyncio.get_running_loop().create_task(self._flush())
         backlog.append(data)
         if len(backlog) > self.hub.outbound_queue:

@@ -14,6 +14,10 @@ SLOW_CONSUMERS = Counter(
     "nexgate_gateway_slow_consumer_disconnects_total",
     "Connections dropped because their outbound queue overflowed",
 )
+BACKLOGGED = Counter(
+    "nexgate_gateway_outbound_backlogs_total",
+    "Times a socket's send buffer was full and frames had to queue in its outbound backlog",
+)
 CLOSES = Counter("nexgate_gateway_closes_total", "Connections closed by the server", ["code"])
 CALLS = Counter("nexgate_gateway_calls_total", "Gateway calls", ["method", "result"])
 DELIVERY_LATENCY = Histogram(
