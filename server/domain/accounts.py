@@ -172,25 +172,12 @@ async def forgot_password(ctx: Context, *, email: str, ip: str) -> None:
 
 
 async def send_email_after_commit(ctx: Context, tx: Any, to: str, subject: str, text: str) -> None:
-    """Durable outgoing mail: an `email.send` job enqueued in `tx` (retried with backoff if SMTP
-    fails, never lost). Once `tx` commits, this process tries it at once, so the mail leaves
-    as fast as before; the workers only see it if that first attempt fails (or, should this
-    process die first, 30 s later)."""
+    """Durable outgoing mail: an `email.send` job enqueued in `tx`, picked up by a worker as soon
+    as `tx` commits (LISTEN/NOTIFY) and retried with backoff if SMTP fails. The request never
+    waits for SMTP, so response time does not reveal whether an address has an account."""
     from server.jobs import enqueue
-    from server.jobs.worker import run_now
 
-    job_id = await enqueue(
-        tx,
-        "email.send",
-        {"to": to, "subject": subject, "text": text},
-        delay_s=30,
-        sensitive=True,
-    )
-
-    async def send() -> None:
-        await run_now(ctx, job_id)
-
-    tx.after_commit(send)
+    await enqueue(tx, "email.send", {"to": to, "subject": subject, "text": text}, sensitive=True)
 
 
 async def reset_password(ctx: Context, *, token: str, new_password: str) -> None:

@@ -125,16 +125,6 @@ async def _execute(ctx: Any, job: Row, worker: str, running: _Running | None) ->
     return "done" if finished else "lost"
 
 
-async def run_now(ctx: Any, job_id: uuid.UUID) -> str | None:
-    """Claim one just-enqueued job and run it in this process (the fast path for work a user
-    waits on). The job stays durable: if this fails, it is retried by the workers as usual."""
-    name = worker_name(":inline")
-    job = await jobs_store.claim_one(ctx.db, job_id, name, ctx.settings.jobs.lease_s)
-    if job is None:
-        return None
-    return await execute(ctx, job, name)
-
-
 @dataclass
 class Worker:
     """One worker: `await worker.run()` until `await worker.close()` (or `stop()`)."""

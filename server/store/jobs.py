@@ -106,22 +106,6 @@ async def claim(q: Queries, worker: str, limit: int, lease_s: float) -> list[Row
     )
 
 
-async def claim_one(q: Queries, job_id: uuid.UUID, worker: str, lease_s: float) -> Row | None:
-    """Lease one specific queued job (the run-now path), if nobody else has it."""
-    return await q.fetchrow(
-        f"""UPDATE jobs SET
-              status = 'running',
-              attempts = attempts + 1,
-              locked_by = %(worker)s,
-              locked_until = now() + make_interval(secs => %(lease)s),
-              updated_at = now()
-            WHERE id = (SELECT id FROM jobs WHERE id = %(id)s AND status = 'queued'
-                        FOR UPDATE SKIP LOCKED)
-            RETURNING {JOB_COLUMNS}""",
-        {"id": job_id, "worker": worker, "lease": lease_s},
-    )
-
-
 async def renew(
     q: Queries, worker: str, job_ids: list[uuid.UUID], lease_s: float
 ) -> set[uuid.UUID]:
