@@ -7,7 +7,9 @@ import asyncio
 import jwt
 import pytest
 
-from tests.conftest import expect_problem, register
+from server.app import create_app
+from tests.conftest import expect_problem, make_settings, register
+from tests.notifications_support import body_of, smtp_server  # noqa: F401  (fixture)
 
 COOKIE = "nexgate_refresh"
 
@@ -173,3 +175,23 @@ async def test_register_helper_users_are_distinct(client):
     a = await register(client, "first_user")
     b = await register(client, "second_user")
     assert a.id != b.id
+
+
+async def test_reset_link_arrives_by_smtp_when_configured(
+    aiohttp_client, clean_db, tmp_path, smtp_server  # noqa: F811  (fixture)
+):
+    settings = make_settings(
+        clean_db, tmp_path, smtp={"host": smtp_server.host, "port": smtp_server.port}
+    )
+    client = await aiohttp_client(create_app(settings))
+    user = await register(client, "mailme")
+    resp = await client.post("/api/auth/forgot-password", json={"email": "MAILME@example.com"})
+    assert resp.status == 202
+    (message,) = await smtp_server.wait_for(1)
+    assert message["To"] == user.email
+    assert "reset" in message["Subject"].lower()
+    token = body_of(message).split("token=")[1].split()[0]
+    ok = await client.post(
+        "/api/auth/reset-password", json={"token": token, "new_password": "from-the-mail-1"}
+    )
+    assert ok.status == 204
