@@ -72,6 +72,9 @@ async def _connect_all(
             try:
                 await client.connect()
                 clients.append(client)
+                if len(clients) % 2000 == 0:
+                    rate = len(clients) / (time.perf_counter() - started)
+                    _progress(f"  {len(clients)} connected ({rate:.0f}/s so far)")
             except Exception as exc:
                 errors.append(exc)
 
