@@ -559,7 +559,10 @@ async def _raw_identified_socket(client, token: str):
 
 @pytest.mark.parametrize("gateway_overrides", [{"outbound_queue": 8}])
 async def test_slow_consumer_is_dropped_with_4010_and_others_keep_up(client, alice, bob):
+    from server.ws.metrics import CLOSES
+
     before = _slow_consumer_count()
+    closes_before = CLOSES.labels("4010")._value.get()
     reader, writer = await _raw_identified_socket(client, alice.token)
     fast = await connect(client, bob.token)
     await asyncio.sleep(0.2)
@@ -572,6 +575,7 @@ async def test_slow_consumer_is_dropped_with_4010_and_others_keep_up(client, ali
                 assert (await fast.expect(Op.EVENT))["s"] == expected
     assert time.monotonic() - started < 15
     assert _slow_consumer_count() == before + 1
+    assert CLOSES.labels("4010")._value.get() == closes_before + 1
     # The slow socket is closed (after a short grace, even though it never reads).
     async with asyncio.timeout(10):
         while await reader.read(1 << 20):
@@ -600,3 +604,30 @@ async def test_metrics_expose_gateway_counters(client, alice):
         "nexgate_gateway_slow_consumer_disconnects_total",
     ):
         assert name in text, name
+
+
+# failures and recovery ---------------------------------------------------------------------------
+
+
+async def test_server_failure_during_identify_closes_4000(client, alice, monkeypatch):
+    bus = client.server.app[CONTEXT].bus
+
+    async def broken(user_id):
+        raise ConnectionError("bus down")
+
+    monkeypatch.setattr(bus, "last_seq", broken)
+    sock = await open_socket(client)
+    await sock.send(frames.identify(alice.token))
+    assert (await sock.closed())[0] == CloseCode.UNKNOWN_ERROR
+
+
+async def test_a_missed_live_delivery_is_filled_from_the_log(client, alice):
+    sock = await connect(client, alice.token)
+    bus = client.server.app[CONTEXT].bus
+    listeners = list(bus.user_listeners)
+    bus.user_listeners.clear()  # this node misses event 1 (as if its subscription dropped)
+    await publish(client, [alice.id], "test.n", {"n": 1})
+    bus.user_listeners.extend(listeners)
+    await publish(client, [alice.id], "test.n", {"n": 2})
+    first, second = await sock.expect(Op.EVENT), await sock.expect(Op.EVENT)
+    assert [(first["s"], first["d"]), (second["s"], second["d"])] == [(1, {"n": 1}), (2, {"n": 2})]
