@@ -1,0 +1,393 @@
+"""The `dm` scenario: direct messages between many connected users, end to end.
+
+    python -m loadtest dm --clients 5000 --rate 500 --duration 30 [--embedded]
+                          [--nodes 2 --redis-url redis://127.0.0.1:6379/0] [--drop-fraction 0.2]
+
+N users (bulk-created) are paired into N/2 conversations (opened over HTTP, so through the real
+path; reused across runs) and all connect to the gateway with the reference client. Then an
+open loop sends `--rate` messages per second for `--duration` seconds, each from a random member
+of a random pair to the other (`messages.send` over the sender's socket, with a nonce). The
+report measures, per message:
+
+- send → persisted: until the sender's `reply` (the message is committed by then);
+- send → delivered: until the recipient's socket yields the `message.created` event (the same
+  clock: all clients live in this process).
+
+Midway, `--drop-fraction` of the clients lose their socket at once (as a lost network would);
+they reconnect and resume, and the report counts every message that was never delivered, was
+delivered twice, or arrived out of order (the conversation's `seq` going back). With `--nodes 2`
+the two users of every pair are on different server processes sharing Redis, so each message
+crosses nodes. `--embedded` runs the server on the embedded PostgreSQL (started in
+var/loadtest-pg) instead of --database-url.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import random
+import time
+from array import array
+from dataclasses import dataclass, field
+
+import aiohttp
+import psutil
+
+from loadtest.harness import (
+    ROOT,
+    Report,
+    ServerProcess,
+    bulk_users,
+    ensure_database,
+    free_port,
+    new_secret,
+    percentile,
+    raise_file_limit,
+    run_id,
+    server_env,
+)
+from loadtest.scenarios import _progress
+from protocol.client import GatewayClient, GatewayEvent
+
+LOG_DIR = ROOT / "var" / "loadtest"
+EMBEDDED_PGDATA = ROOT / "var" / "loadtest-pg"
+
+
+def add_arguments(cmd) -> None:
+    """Options of the dm scenario (on top of the common ones)."""
+    cmd.add_argument("--embedded", action="store_true", help="use the embedded PostgreSQL")
+    cmd.add_argument("--nodes", type=int, default=1, choices=[1, 2], help="server processes")
+    cmd.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for --nodes 2")
+    cmd.add_argument(
+        "--drop-fraction", type=float, default=0.2, help="clients dropped midway (0: none)"
+    )
+    cmd.add_argument("--ack", action="store_true", help="recipients ack with messages.delivered")
+    cmd.add_argument("--pool-max", type=int, default=10, help="database pool per server")
+
+
+@dataclass
+class Tracker:
+    """What each recipient got, and when."""
+
+    sent_at: dict[str, float] = field(default_factory=dict)
+    delivered: dict[str, int] = field(default_factory=dict)
+    deliver_latency: array = field(default_factory=lambda: array("d"))
+    persist_latency: array = field(default_factory=lambda: array("d"))
+    last_seq: dict[tuple[str, str], int] = field(default_factory=dict)
+    out_of_order: int = 0
+    send_errors: int = 0
+    first_error: str = ""
+    acks: int = 0
+    ack_errors: int = 0
+    sent_ok: int = 0
+    unique: int = 0
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_created(self, me: str, event: GatewayEvent) -> str | None:
+        message = event.data["message"]
+        if message["sender_id"] == me:
+            return None  # the sender's own devices get it too
+        key = message["content"]
+        sent = self.sent_at.get(key)
+        count = self.delivered.get(key, 0) + 1
+        self.delivered[key] = count
+        if sent is not None and count == 1:
+            self.deliver_latency.append(time.time() - sent)
+            self.unique += 1
+        conv = (me, event.data["conversation_id"])
+        seq = event.data["seq"]
+        if seq <= self.last_seq.get(conv, 0):
+            self.out_of_order += 1
+        self.last_seq[conv] = max(seq, self.last_seq.get(conv, 0))
+        self.progress.set()
+        return key
+
+
+async def _embedded_url() -> str:
+    from server.store.embedded import start_embedded
+
+    base = await asyncio.to_thread(start_embedded, EMBEDDED_PGDATA)
+    return base.replace("/postgres?", "/nexgate_loadtest?", 1)
+
+
+async def _open_conversations(
+    url: str, users: list[tuple[str, str]], concurrency: int
+) -> list[tuple[int, int, str]]:
+    """Pair users (0,1), (2,3), ... and open each pair's conversation over HTTP."""
+    sem = asyncio.Semaphore(concurrency)
+    pairs: list[tuple[int, int, str]] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(a: int, b: int) -> None:
+            async with sem:
+                async with session.post(
+                    f"{url}/api/conversations",
+                    json={"user_id": users[b][0]},
+                    headers={"Authorization": f"Bearer {users[a][1]}"},
+                ) as resp:
+                    body = await resp.json()
+                    if resp.status != 200:
+                        raise RuntimeError(f"opening a conversation failed: {body}")
+                    pairs.append((a, b, body["id"]))
+
+        await asyncio.gather(*(one(i, i + 1) for i in range(0, len(users) - 1, 2)))
+    return pairs
+
+
+def _pg_cpu_seconds() -> float:
+    """CPU used so far by every PostgreSQL process on the box (the system one and the embedded
+    one); other databases' work shows up too, so run on a quiet machine."""
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            name = proc.info["name"] or ""
+            command = " ".join(proc.info["cmdline"] or [])[:40]
+            if name.startswith("postgres") or "postgres" in command:
+                t = proc.cpu_times()
+                total += t.user + t.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
+async def dm(args) -> Report:
+    fd_limit = raise_file_limit()
+    clients_n = args.clients - args.clients % 2
+    report = Report(
+        "dm",
+        {
+            "clients": clients_n,
+            "conversations": clients_n // 2,
+            "rate_per_s": args.rate or 500,
+            "duration_s": args.duration,
+            "nodes": args.nodes,
+            "database": "embedded" if args.embedded else args.database_url,
+            "bus": "redis" if args.nodes > 1 else "memory",
+            "drop_fraction_midway": args.drop_fraction,
+            "delivery_acks": args.ack,
+            "encoding": args.encoding,
+            "fd_limit": fd_limit,
+        },
+    )
+    rate = args.rate or 500
+    database_url = await _embedded_url() if args.embedded else args.database_url
+    await asyncio.to_thread(ensure_database, database_url)
+    secret = new_secret()
+    started = time.perf_counter()
+    users = await bulk_users(database_url, clients_n, secret)
+    report.results["users_ready_s"] = time.perf_counter() - started
+
+    servers: list[ServerProcess] = []
+    prefix = f"dm-{run_id()}-"
+    for node in range(args.nodes):
+        env = server_env(database_url, secret, {"frame_budget": 100000})
+        env.update(
+            {
+                "NEXGATE_RATE_LIMITS_MESSAGE": "1000000/3600",
+                "NEXGATE_RATE_LIMITS_API": "100000000/3600",
+                "NEXGATE_DATABASE_POOL_MAX": str(args.pool_max),
+            }
+        )
+        if args.nodes > 1:
+            env["REDIS_URL"] = args.redis_url
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        servers.append(ServerProcess("server", free_port(), env, LOG_DIR / f"dm-server-{node}.log"))
+    tracker = Tracker()
+    clients: list[GatewayClient | None] = [None] * len(users)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    try:
+        for server in servers:
+            await server.wait_ready()
+        t0 = time.perf_counter()
+        pairs = await _open_conversations(servers[0].url, users, args.concurrency)
+        report.results["conversations_ready_s"] = time.perf_counter() - t0
+        _progress(f"{len(pairs)} conversations ready; connecting {len(users)} clients")
+
+        def handler(index: int):
+            me = users[index][0]
+
+            def on_event(event: GatewayEvent) -> None:
+                if event.type != "message.created":
+                    return
+                key = tracker.on_created(me, event)
+                if key is not None and args.ack:
+                    asyncio.get_running_loop().create_task(ack(index, event))
+
+            return on_event
+
+        async def ack(index: int, event: GatewayEvent) -> None:
+            client = clients[index]
+            try:
+                assert client is not None
+                await client.call(
+                    "messages.delivered",
+                    conversation_id=event.data["conversation_id"],
+                    seq=event.data["seq"],
+                )
+                tracker.acks += 1
+            except Exception:
+                tracker.ack_errors += 1
+
+        sem = asyncio.Semaphore(args.concurrency)
+        connect_errors: list[BaseException] = []
+
+        async def connect(index: int) -> None:
+            # Pair members on different nodes when there are two.
+            node = servers[index % len(servers)]
+            async with sem:
+                client = GatewayClient(
+                    f"{node.url}/api/gateway/ws",
+                    users[index][1],
+                    session=session,
+                    encoding=args.encoding,
+                    on_event=handler(index),
+                    backoff_initial_s=0.2,
+                    backoff_max_s=2.0,
+                )
+                try:
+                    await client.connect()
+                    clients[index] = client
+                except Exception as exc:
+                    connect_errors.append(exc)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(connect(i) for i in range(len(users))))
+        if connect_errors:
+            raise RuntimeError(f"{len(connect_errors)} clients failed: {connect_errors[0]!r}")
+        report.results["connect_s"] = time.perf_counter() - t0
+        _progress(f"connected in {report.results['connect_s']:.1f}s; sending {rate}/s")
+
+        async def send(k: int) -> None:
+            a, b, conversation_id = random.choice(pairs)
+            if random.random() < 0.5:
+                a, b = b, a
+            key = f"{prefix}{k}"
+            sent = time.time()
+            tracker.sent_at[key] = sent
+            client = clients[a]
+            assert client is not None
+            for attempt in range(3):
+                try:
+                    await client.call(
+                        "messages.send", conversation_id=conversation_id, content=key, nonce=key
+                    )
+                    tracker.persist_latency.append(time.time() - sent)
+                    tracker.sent_ok += 1
+                    return
+                except Exception as exc:  # a dropped socket: resend with the same nonce
+                    if attempt == 2:
+                        tracker.send_errors += 1
+                        tracker.first_error = tracker.first_error or repr(exc)[:200]
+                    else:
+                        await asyncio.sleep(0.5)
+
+        # Everything built so far lives until the end: keep the cyclic GC from walking it
+        # during the measurement (its pauses would show up as delivery latency).
+        gc.collect()
+        gc.freeze()
+        lag: array = array("d")
+
+        async def measure_lag() -> None:
+            while True:
+                t = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lag.append(time.perf_counter() - t - 0.01)
+
+        lag_task = asyncio.get_running_loop().create_task(measure_lag())
+        cpu0 = [s.cpu_seconds() for s in servers]
+        pg0 = _pg_cpu_seconds()
+        me = psutil.Process()
+        me0 = sum(me.cpu_times()[:2])
+        total = int(rate * args.duration)
+        drop_at = total // 2 if args.drop_fraction > 0 else -1
+        dropped: list[GatewayClient] = []
+        tasks: list[asyncio.Task] = []
+        start = time.perf_counter()
+        for k in range(total):
+            due = start + k / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if k == drop_at:
+                live = [c for c in clients if c is not None]
+                dropped = random.sample(live, int(len(live) * args.drop_fraction))
+                for client in dropped:
+                    await client.drop()
+                _progress(f"dropped {len(dropped)} sockets mid-run")
+            tasks.append(asyncio.get_running_loop().create_task(send(k)))
+        send_s = time.perf_counter() - start
+        await asyncio.gather(*tasks)
+        grace_end = time.perf_counter() + 30
+        while time.perf_counter() < grace_end:
+            if tracker.unique >= tracker.sent_ok:
+                break
+            tracker.progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tracker.progress.wait(), 0.5)
+        elapsed = time.perf_counter() - start
+        lag_task.cancel()
+        lags = sorted(lag)
+        server_cpu = [
+            100 * (s.cpu_seconds() - c0) / elapsed for s, c0 in zip(servers, cpu0, strict=True)
+        ]
+        delivered_once = sum(1 for v in tracker.delivered.values() if v == 1)
+        duplicates = sum(v - 1 for v in tracker.delivered.values() if v > 1)
+        lost = sum(1 for k in tracker.sent_at if k not in tracker.delivered)
+        lat = sorted(tracker.deliver_latency)
+        plat = sorted(tracker.persist_latency)
+        report.results.update(
+            {
+                "sent": total,
+                "send_rate_per_s": total / send_s,
+                "persisted": tracker.sent_ok,
+                "send_errors": tracker.send_errors,
+                "first_send_error": tracker.first_error,
+                "delivered": len(tracker.delivered),
+                "delivered_exactly_once": delivered_once,
+                "lost": lost,
+                "duplicated": duplicates,
+                "out_of_order": tracker.out_of_order,
+                "dropped_sockets_midway": len(dropped),
+                "resumes": sum(c.resumes for c in clients if c is not None),
+                "delivered_ms": {
+                    "p50": 1000 * percentile(lat, 50),
+                    "p95": 1000 * percentile(lat, 95),
+                    "p99": 1000 * percentile(lat, 99),
+                    "max": 1000 * (lat[-1] if lat else float("nan")),
+                },
+                "persisted_ms": {
+                    "p50": 1000 * percentile(plat, 50),
+                    "p95": 1000 * percentile(plat, 95),
+                    "p99": 1000 * percentile(plat, 99),
+                    "max": 1000 * (plat[-1] if plat else float("nan")),
+                },
+                "delivery_acks": tracker.acks,
+                "delivery_ack_errors": tracker.ack_errors,
+                "server_cpu_pct": [round(c, 1) for c in server_cpu],
+                "postgres_cpu_pct": 100 * (_pg_cpu_seconds() - pg0) / elapsed,
+                "client_cpu_pct": 100 * (sum(me.cpu_times()[:2]) - me0) / elapsed,
+                "client_loop_lag_ms": {
+                    "p99": 1000 * percentile(lags, 99),
+                    "max": 1000 * (lags[-1] if lags else float("nan")),
+                },
+                "server_rss_mib": [round(s.rss() / 2**20, 1) for s in servers],
+            }
+        )
+        report.notes.append(
+            "latencies include the client process's own scheduling: clients and servers "
+            "share the machine's cores"
+        )
+    finally:
+        sem = asyncio.Semaphore(500)
+
+        async def close(client: GatewayClient) -> None:
+            async with sem:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.close(), 10)
+
+        await asyncio.gather(*(close(c) for c in clients if c is not None))
+        await session.close()
+        for server in servers:
+            server.stop()
+    return report
