@@ -583,3 +583,18 @@ async def test_new_message_notifications_are_batched_per_conversation(client, al
     assert note["content"] == "3 new messages from @alice"
     assert note["data"]["message_preview"] == "ping 2"
     assert await notifications_of(client, alice) == []
+
+
+async def test_reading_or_replying_reads_the_conversations_notifications(client, alice, bob):
+    cid = await open_dm(client, alice, bob)
+    await send(client, alice, cid, "one")
+    await send(client, alice, cid, "two")
+    assert [n["is_read"] for n in await notifications_of(client, bob)] == [False]
+    await client.post(f"/api/conversations/{cid}/read", headers=bob.auth)
+    assert [n["is_read"] for n in await notifications_of(client, bob)] == [True]
+    count = await (await client.get("/api/notifications/unread-count", headers=bob.auth)).json()
+    assert count["unread_count"] == 0
+    await send(client, bob, cid, "hi alice")
+    assert [n["is_read"] for n in await notifications_of(client, alice)] == [False]
+    await send(client, alice, cid, "replying reads it")
+    assert [n["is_read"] for n in await notifications_of(client, alice)] == [True]

@@ -535,6 +535,13 @@ async def delete_conversation(ctx: Context, actor: Principal, conversation_id: u
             await _context(ctx, tx, actor, conversation_id)
             await store.lock_conversation(tx, conversation_id)
             cleared = await store.clear_history(tx, conversation_id, actor.user_id)
+            await notifications.mark_entity_read(
+                ctx,
+                tx,
+                recipient_id=actor.user_id,
+                entity_type="conversation",
+                entity_id=conversation_id,
+            )
             ctx.emit_after_commit(
                 tx,
                 [actor.user_id],
@@ -631,6 +638,14 @@ async def mark_read(
                 "unread_count": row["unread_count"],
                 "marked_unread": False,
             }
+            if row["unread_count"] == 0:  # all read: so are its notifications
+                await notifications.mark_entity_read(
+                    ctx,
+                    tx,
+                    recipient_id=actor.user_id,
+                    entity_type="conversation",
+                    entity_id=conversation_id,
+                )
             if row["changed"] and not (c["blocking"] or c["blocked_by"]):
                 receipt = {k: result[k] for k in ("conversation_id", "user_id", "seq", "read_at")}
                 ctx.emit_after_commit(tx, [c["other_id"]], CONVERSATION_READ, _json(receipt))
@@ -918,7 +933,11 @@ async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> None
         ),
     )
     if c["unread_count"] or c["marked_unread"]:
-        # Replying reads the conversation: a read receipt for the other participant.
+        # Replying reads the conversation: a read receipt for the other participant, and the
+        # sender's notifications about it are read.
+        await notifications.mark_entity_read(
+            ctx, tx, recipient_id=me, entity_type="conversation", entity_id=conversation_id
+        )
         ctx.emit_after_commit(
             tx,
             [other],
