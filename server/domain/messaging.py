@@ -878,18 +878,19 @@ async def _append(
                         [new_id() for _ in range(forwarded_from["media_count"])],
                     )
                     row["media_count"] = len(row["media"] or [])
-                await _after_append(ctx, tx, c, row)
+                view = await _after_append(ctx, tx, c, row)
     except _DuplicateNonce:
         existing = await store.find_by_nonce(ctx.db, me, nonce or "")
         if existing is None:  # pragma: no cover - the duplicate vanished (deleted user)
             raise Conflict("This nonce was already used.") from None
         return await _replay(ctx, actor, conversation_id, existing), existing["conversation_id"]
-    view = message_view(row, me, other_read_seq=c["other_read_seq"], other_delivered_seq=0)
     return view, conversation_id
 
 
-async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> None:
-    """Events and notifications of a new message (inside its transaction; sent after commit)."""
+async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> dict[str, Any]:
+    """Events and notifications of a new message (inside its transaction; sent after commit).
+    Returns the sender's view of the message. (Event payloads hold UUIDs and datetimes as they
+    are: the bus and the codecs encode them.)"""
     me = _uuid(row["sender_id"])
     other = c["other_id"]
     state = {_uuid(p["user_id"]): p for p in row["participants"] or []}
@@ -902,35 +903,31 @@ async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> None
         tx,
         [me],
         MESSAGE_CREATED,
-        _json(
-            {
-                **base,
-                "message": sender_view,
-                "conversation": {
-                    "id": conversation_id,
-                    "unread_count": 0,
-                    "is_muted": bool(c["muted"]),
-                    "last_message_at": row["created_at"],
-                },
-            }
-        ),
+        {
+            **base,
+            "message": sender_view,
+            "conversation": {
+                "id": conversation_id,
+                "unread_count": 0,
+                "is_muted": bool(c["muted"]),
+                "last_message_at": row["created_at"],
+            },
+        },
     )
     ctx.emit_after_commit(
         tx,
         [other],
         MESSAGE_CREATED,
-        _json(
-            {
-                **base,
-                "message": other_view,
-                "conversation": {
-                    "id": conversation_id,
-                    "unread_count": other_state["unread_count"],
-                    "is_muted": bool(other_state["muted"]),
-                    "last_message_at": row["created_at"],
-                },
-            }
-        ),
+        {
+            **base,
+            "message": other_view,
+            "conversation": {
+                "id": conversation_id,
+                "unread_count": other_state["unread_count"],
+                "is_muted": bool(other_state["muted"]),
+                "last_message_at": row["created_at"],
+            },
+        },
     )
     if c["unread_count"] or c["marked_unread"]:
         # Replying reads the conversation: a read receipt for the other participant, and the
@@ -942,7 +939,7 @@ async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> None
             tx,
             [other],
             CONVERSATION_READ,
-            _json({**base, "user_id": me, "read_at": row["created_at"]}),
+            {**base, "user_id": me, "read_at": row["created_at"]},
         )
     if not other_state["muted"]:
         snapshot = row.get("product_snapshot")
@@ -967,6 +964,7 @@ async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> None
             entity_id=conversation_id,
             data=data,
         )
+    return sender_view
 
 
 async def forward_message(
