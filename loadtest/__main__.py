@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             cmd.add_argument("--window", type=int, default=8, help="ticks in flight (max phase)")
             cmd.add_argument("--rate", type=float, default=0, help="ticks/s (0: max/2)")
             cmd.add_argument("--no-ceiling", action="store_true")
+            cmd.add_argument(
+                "--phase", choices=["both", "max", "rate"], default="both", help=argparse.SUPPRESS
+            )
         if name == "dm":
             dm.add_arguments(cmd)
     args = parser.parse_args(argv)
