@@ -17,7 +17,6 @@ from server.bus.memory import MemoryBus
 from server.bus.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from server.config import Settings
 from server.domain.auth_tokens import Passwords, TokenSigner
-from server.domain.commerce_lifecycle import commerce_lifecycle
 from server.domain.context import Context
 from server.http import (
     auth,
@@ -50,7 +49,7 @@ ROUTE_TABLES = [
     messaging.routes,
 ]
 # Each capability's background work, started in this order after the core resources.
-LIFECYCLES = [gateway_lifecycle, jobs_lifecycle, commerce_lifecycle]
+LIFECYCLES = [gateway_lifecycle, jobs_lifecycle, commerce.commerce_lifecycle]
 
 
 def resolve_jwt_secret(settings: Settings) -> str:

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import hmac
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -20,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from server.app_keys import CONTEXT, PRINCIPAL
 from server.domain import commerce
+from server.domain.group_expiry import GroupExpiryTimer
 from server.errors import Forbidden, ServiceUnavailable, Unauthorized, ValidationFailed
 from server.http.endpoint import endpoint, path_id, principal
 from server.ids import parse_uuid
@@ -640,3 +642,14 @@ async def list_groups(request: web.Request, query: GroupListQuery) -> dict:
 )
 async def get_group(request: web.Request) -> dict:
     return await commerce.get_group_view(_ctx(request), principal(request), path_id(request))
+
+
+async def commerce_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Run the buy-together expiry timer for as long as the app runs."""
+    ctx = app[CONTEXT]
+    timer = GroupExpiryTimer(ctx)
+    ctx.extras[commerce.EXPIRY_TIMER_KEY] = timer
+    timer.start()
+    yield
+    await timer.stop()
+    ctx.extras.pop(commerce.EXPIRY_TIMER_KEY, None)

@@ -19,7 +19,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     try:
-        await ctx.db.fetchval("SELECT 1")
+        await ctx.db.ping()
     except Exception as exc:
         return web.json_response({"status": "unavailable", "database": str(exc)}, status=503)
     return web.json_response({"status": "ready"})

@@ -99,6 +99,9 @@ class Database(_Queries):
         self.pool.close()
         await self.pool.wait_closed()
 
+    async def ping(self) -> None:
+        await self.fetchval("SELECT 1")
+
     @property
     def in_use(self) -> int:
         return self.pool.size - self.pool.freesize

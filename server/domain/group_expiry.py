@@ -13,11 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
-from aiohttp import web
-
-from server.app_keys import CONTEXT
 from server.domain import commerce
 from server.domain.context import Context
 from server.ids import utcnow
@@ -89,13 +85,3 @@ class GroupExpiryTimer:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-
-
-async def commerce_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    ctx = app[CONTEXT]
-    timer = GroupExpiryTimer(ctx)
-    ctx.extras[commerce.EXPIRY_TIMER_KEY] = timer
-    timer.start()
-    yield
-    await timer.stop()
-    ctx.extras.pop(commerce.EXPIRY_TIMER_KEY, None)
