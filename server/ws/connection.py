@@ -29,9 +29,9 @@ from protocol.constants import (
     Op,
 )
 from server.bus.base import UserEvent
+from server.domain import accounts
 from server.domain.auth_tokens import Principal
 from server.errors import BadRequest, Unauthorized
-from server.store import users as users_store
 from server.ws import metrics
 from server.ws.calls import check_topic, run_call
 from server.ws.frames import Outgoing, encode, user_event_frame
@@ -327,17 +327,11 @@ class Connection:
         if not isinstance(token, str) or not token:
             self.close(CloseCode.AUTHENTICATION_FAILED, "identify needs a token")
             return None
-        ctx = self.hub.ctx
         try:
-            principal = ctx.signer.verify(token)
+            return await accounts.authenticate(self.hub.ctx, token)
         except Unauthorized as exc:
             self.close(CloseCode.AUTHENTICATION_FAILED, exc.detail)
             return None
-        account = await users_store.get_auth_state(ctx.db, principal.user_id)
-        if not account or not account["is_active"]:
-            self.close(CloseCode.AUTHENTICATION_FAILED, "The account is not active.")
-            return None
-        return principal
 
     def _become(self, principal: Principal, session_id: str, seq: int) -> bool:
         """Enter SYNCING as `principal`: live events start queueing in `pending`. True if this
