@@ -76,12 +76,14 @@ class Tracker:
     persist_latency: array = field(default_factory=lambda: array("d"))
     last_seq: dict[tuple[str, str], int] = field(default_factory=dict)
     out_of_order: int = 0
+    invalid_sessions: int = 0
     send_errors: int = 0
     first_error: str = ""
     acks: int = 0
     ack_errors: int = 0
     sent_ok: int = 0
     unique: int = 0
+    acked: set[str] = field(default_factory=set)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
 
     def on_created(self, me: str, event: GatewayEvent) -> str | None:
@@ -208,6 +210,9 @@ async def dm(args) -> Report:
             me = users[index][0]
 
             def on_event(event: GatewayEvent) -> None:
+                if event.type == "gateway.invalid_session":
+                    tracker.invalid_sessions += 1  # a real client would refetch over HTTP
+                    return
                 if event.type != "message.created":
                     return
                 key = tracker.on_created(me, event)
@@ -274,6 +279,7 @@ async def dm(args) -> Report:
                     )
                     tracker.persist_latency.append(time.time() - sent)
                     tracker.sent_ok += 1
+                    tracker.acked.add(key)
                     return
                 except Exception as exc:  # a dropped socket: resend with the same nonce
                     if attempt == 2:
@@ -333,7 +339,11 @@ async def dm(args) -> Report:
         ]
         delivered_once = sum(1 for v in tracker.delivered.values() if v == 1)
         duplicates = sum(v - 1 for v in tracker.delivered.values() if v > 1)
-        lost = sum(1 for k in tracker.sent_at if k not in tracker.delivered)
+        # Lost: the server confirmed it (the sender got its reply) and the recipient never got
+        # it. A send that failed (timeout, dropped socket) may or may not have been persisted.
+        lost = sum(1 for k in tracker.acked if k not in tracker.delivered)
+        unconfirmed = [k for k in tracker.sent_at if k not in tracker.acked]
+        unconfirmed_delivered = sum(1 for k in unconfirmed if k in tracker.delivered)
         lat = sorted(tracker.deliver_latency)
         plat = sorted(tracker.persist_latency)
         report.results.update(
@@ -346,10 +356,12 @@ async def dm(args) -> Report:
                 "delivered": len(tracker.delivered),
                 "delivered_exactly_once": delivered_once,
                 "lost": lost,
+                "failed_sends_delivered_anyway": unconfirmed_delivered,
                 "duplicated": duplicates,
                 "out_of_order": tracker.out_of_order,
                 "dropped_sockets_midway": len(dropped),
                 "resumes": sum(c.resumes for c in clients if c is not None),
+                "invalid_sessions": tracker.invalid_sessions,
                 "delivered_ms": {
                     "p50": 1000 * percentile(lat, 50),
                     "p95": 1000 * percentile(lat, 95),

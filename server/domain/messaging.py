@@ -41,7 +41,7 @@ from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.notification_catalog import preview
 from server.domain.notifications import NotificationType
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from server.ids import new_id
 from server.pagination import decode_cursor, encode_cursor
 from server.store import commerce as commerce_store
@@ -823,6 +823,16 @@ async def _append(
     created in the same transaction. Returns (the sender's view, conversation id)."""
     me = actor.user_id
     lock_key = conversation_id or ("pair", *sorted((me, open_with or me)))
+    # The rate limit is taken before the transaction (never a limiter round trip while a
+    # database connection is held) and given back when the send turns out to be a resend.
+    limit_key = f"message:{me}"
+    try:
+        await ctx.limit(limit_key, ctx.settings.rate_limits.message, "messages")
+    except RateLimited:
+        existing = await store.find_by_nonce(ctx.db, me, nonce) if nonce is not None else None
+        if existing is None:
+            raise
+        return await _replay(ctx, actor, conversation_id, existing), existing["conversation_id"]
     try:
         async with _conversation_lock(ctx, lock_key):
             async with ctx.db.transaction() as tx:
@@ -859,9 +869,6 @@ async def _append(
                         raise _DuplicateNonce()
                     _can_message(await _context(ctx, tx, actor, conversation_id))
                     raise Conflict("The message could not be sent; try again.")
-                # Counted only for messages actually sent (a resend is not a new message);
-                # over the limit, the transaction rolls back.
-                await ctx.limit(f"message:{me}", ctx.settings.rate_limits.message, "messages")
                 c = {
                     "id": conversation_id,
                     "other_id": row["ctx_other_id"],
@@ -880,6 +887,7 @@ async def _append(
                     row["media_count"] = len(row["media"] or [])
                 view = await _after_append(ctx, tx, c, row)
     except _DuplicateNonce:
+        await ctx.limiter.hit(limit_key, ctx.settings.rate_limits.message, cost=-1)
         existing = await store.find_by_nonce(ctx.db, me, nonce or "")
         if existing is None:  # pragma: no cover - the duplicate vanished (deleted user)
             raise Conflict("This nonce was already used.") from None
