@@ -128,3 +128,16 @@ def test_cli_help_lists_commands(capsys):
 
 def test_create_app_is_an_application(settings):
     assert isinstance(create_app(settings), web.Application)
+
+
+async def test_nul_in_a_path_segment_is_422_not_500(client, alice):
+    for method, path in (
+        ("GET", "/api/users/a%00b"),
+        ("GET", "/api/users/%00/followers"),
+        ("POST", "/api/users/a%00b/follow"),
+        ("POST", "/api/users/a%00b/block"),
+        ("GET", "/api/shops/a%00b"),
+    ):
+        resp = await client.request(method, path, headers=alice.auth)
+        body = await expect_problem(resp, 422)
+        assert "NUL" in body["detail"]

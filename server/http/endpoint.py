@@ -102,6 +102,13 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def check_path(request: web.Request) -> None:
+    """Path segments reach SQL too (usernames, shop handles): refuse NUL there as well."""
+    for name, value in request.match_info.items():
+        if "\x00" in value:
+            raise ValidationFailed.field(name, "may not contain NUL characters")
+
+
 def read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if _has_nul(dict(request.query)):
         raise ValidationFailed("Text may not contain NUL characters.", errors={"query": ["NUL"]})
@@ -130,6 +137,7 @@ def endpoint(
     def wrap(fn: Handler) -> Handler:
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.StreamResponse:
+            check_path(request)
             kwargs: dict[str, Any] = {}
             if query is not None:
                 kwargs["query"] = read_query(request, query)
