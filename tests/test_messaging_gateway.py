@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 
 from protocol.client import CallError
+from server.app_keys import CONTEXT
 from tests.messaging_support import (
     block,
     collect,
@@ -337,3 +338,25 @@ async def test_messages_sent_while_offline_are_replayed_on_resume(client, alice,
     await wait_resumed(gw_b, resumes, 10)
     events = await collect(gw_b, "message.created", 5)
     assert [e.data["message"]["id"] for e in events] == sent
+
+
+async def test_a_transient_bus_failure_does_not_lose_the_live_delivery(client, alice, bob, pair):
+    cid, _gw_a, gw_b = pair
+    bus = client.server.app[CONTEXT].bus
+    real = bus.publish_user
+    failures = {"left": 2}
+
+    async def flaky(user_ids, type, data):
+        if type == "message.created" and failures["left"] > 0:
+            failures["left"] -= 1
+            raise ConnectionError("bus unavailable")
+        return await real(user_ids, type, data)
+
+    bus.publish_user = flaky
+    try:
+        sent = await send(client, alice, cid, "still arrives")
+    finally:
+        bus.publish_user = real
+    assert failures["left"] == 0
+    event = await next_of(gw_b, "message.created")
+    assert event.data["message"]["id"] == sent["id"]

@@ -23,6 +23,7 @@ participant (`last_delivered_seq`, `last_read_seq`); the sender gets `message.de
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import unicodedata
@@ -47,6 +48,8 @@ from server.pagination import decode_cursor, encode_cursor
 from server.store import commerce as commerce_store
 from server.store import messaging as store
 from server.store.db import Row, Transaction
+
+log = logging.getLogger(__name__)
 
 # Gateway events (per-user, sequenced).
 MESSAGE_CREATED = "message.created"
@@ -134,6 +137,36 @@ async def _conversation_lock(ctx: Context, key: Any) -> AsyncIterator[None]:
         lock = locks[key] = asyncio.Lock()
     async with lock:
         yield
+
+
+PUBLISH_ATTEMPTS = 6
+PUBLISH_BACKOFF_S = (0.01, 0.05, 0.2, 0.5, 1.0)
+
+
+async def _publish(
+    ctx: Context, user_ids: list[uuid.UUID], type: str, data: dict[str, Any]
+) -> None:
+    """Publish a user event, retrying when the bus fails (a committed message must not lose
+    its live delivery to a transient bus error: the recipient would only see it on refetch).
+    At-least-once: a retry after an ambiguous failure can repeat an event, which clients drop
+    by message id. Retries happen under the conversation lock, so order is kept."""
+    recipients = list(dict.fromkeys(user_ids))
+    for attempt in range(PUBLISH_ATTEMPTS):
+        try:
+            await ctx.bus.publish_user(recipients, type, data)
+            return
+        except Exception:
+            if attempt == PUBLISH_ATTEMPTS - 1:
+                log.exception("event not published", extra={"type": type, "users": len(recipients)})
+                return
+            await asyncio.sleep(PUBLISH_BACKOFF_S[attempt])
+
+
+def _emit(
+    ctx: Context, tx: Transaction, user_ids: list[uuid.UUID], type: str, data: dict[str, Any]
+) -> None:
+    """Publish once `tx` has committed (never for a rolled-back write), reliably."""
+    tx.after_commit(lambda: _publish(ctx, user_ids, type, data))
 
 
 def links_in(content: str) -> list[str]:
@@ -469,7 +502,8 @@ async def create_conversation(
         conversation_id, created = await _ensure_direct(tx, actor.user_id, other["id"])
     view = await get_conversation(ctx, actor, conversation_id)
     if created:
-        await ctx.bus.publish_user(
+        await _publish(
+            ctx,
             [actor.user_id],
             CONVERSATION_CREATED,
             _json({"conversation_id": conversation_id, "conversation": view}),
@@ -542,7 +576,8 @@ async def delete_conversation(ctx: Context, actor: Principal, conversation_id: u
                 entity_type="conversation",
                 entity_id=conversation_id,
             )
-            ctx.emit_after_commit(
+            _emit(
+                ctx,
                 tx,
                 [actor.user_id],
                 CONVERSATION_DELETED,
@@ -570,7 +605,8 @@ async def set_muted(
     async with ctx.db.transaction() as tx:
         await _context(ctx, tx, actor, conversation_id)
         row = await store.set_mute(tx, conversation_id, actor.user_id, muted, until)
-        ctx.emit_after_commit(
+        _emit(
+            ctx,
             tx,
             [actor.user_id],
             CONVERSATION_UPDATED,
@@ -590,7 +626,8 @@ async def mark_unread(ctx: Context, actor: Principal, conversation_id: uuid.UUID
     async with ctx.db.transaction() as tx:
         await _context(ctx, tx, actor, conversation_id)
         if await store.set_marked_unread(tx, conversation_id, actor.user_id, True):
-            ctx.emit_after_commit(
+            _emit(
+                ctx,
                 tx,
                 [actor.user_id],
                 CONVERSATION_UPDATED,
@@ -648,9 +685,9 @@ async def mark_read(
                 )
             if row["changed"] and not (c["blocking"] or c["blocked_by"]):
                 receipt = {k: result[k] for k in ("conversation_id", "user_id", "seq", "read_at")}
-                ctx.emit_after_commit(tx, [c["other_id"]], CONVERSATION_READ, _json(receipt))
+                _emit(ctx, tx, [c["other_id"]], CONVERSATION_READ, _json(receipt))
             if row["changed"] or c["marked_unread"] or c["unread_count"] != row["unread_count"]:
-                ctx.emit_after_commit(tx, [actor.user_id], CONVERSATION_READ, _json(result))
+                _emit(ctx, tx, [actor.user_id], CONVERSATION_READ, _json(result))
     return result
 
 
@@ -680,7 +717,8 @@ async def _advance_delivered(
         return
     row = await store.mark_delivered(ctx.db, conversation_id, user_id, up_to)
     if row is not None and not (c["blocking"] or c["blocked_by"]):
-        await ctx.bus.publish_user(
+        await _publish(
+            ctx,
             [c["other_id"]],
             MESSAGE_DELIVERED,
             _json(
@@ -907,7 +945,8 @@ async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> dict
     other_view = message_view(row, other)
     other_state = state.get(other) or {"unread_count": 0, "muted": False}
     base = {"conversation_id": conversation_id, "seq": row["seq"]}
-    ctx.emit_after_commit(
+    _emit(
+        ctx,
         tx,
         [me],
         MESSAGE_CREATED,
@@ -922,7 +961,8 @@ async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> dict
             },
         },
     )
-    ctx.emit_after_commit(
+    _emit(
+        ctx,
         tx,
         [other],
         MESSAGE_CREATED,
@@ -943,7 +983,8 @@ async def _after_append(ctx: Context, tx: Transaction, c: Row, row: Row) -> dict
         await notifications.mark_entity_read(
             ctx, tx, recipient_id=me, entity_type="conversation", entity_id=conversation_id
         )
-        ctx.emit_after_commit(
+        _emit(
+            ctx,
             tx,
             [other],
             CONVERSATION_READ,
@@ -1068,7 +1109,8 @@ async def edit_message(
 def _emit_to_both(ctx: Context, tx: Transaction, c: Row, type: str, row: Row, **extra: Any) -> None:
     """One event per participant, each with the message as that participant sees it."""
     for viewer in _both(c):
-        ctx.emit_after_commit(
+        _emit(
+            ctx,
             tx,
             [viewer],
             type,
@@ -1114,7 +1156,7 @@ async def delete_message(
                         }
                         if viewer in unread:
                             payload["unread_count"] = unread[viewer]
-                        ctx.emit_after_commit(tx, [viewer], MESSAGE_DELETED, _json(payload))
+                        _emit(ctx, tx, [viewer], MESSAGE_DELETED, _json(payload))
                 return {"message_id": message_id, "scope": "everyone", "deleted": True}
             hidden = await store.hide_for(tx, message_id, actor.user_id)
             if hidden is not None:
@@ -1126,7 +1168,7 @@ async def delete_message(
                 }
                 if hidden["unread_count"] is not None:
                     payload["unread_count"] = hidden["unread_count"]
-                ctx.emit_after_commit(tx, [actor.user_id], MESSAGE_DELETED, _json(payload))
+                _emit(ctx, tx, [actor.user_id], MESSAGE_DELETED, _json(payload))
     return {"message_id": message_id, "scope": "self", "deleted": True}
 
 
@@ -1210,7 +1252,8 @@ def _emit_reaction(
     reactions: list,
 ) -> None:
     for viewer in _both(c):
-        ctx.emit_after_commit(
+        _emit(
+            ctx,
             tx,
             [viewer],
             type,
