@@ -449,3 +449,43 @@ async def test_delete_version_may_come_unencoded(client, commerce, alice):
     assert stale["outcome"] == "stale"
     bad = await client.delete(f"{BASE}/shops/{shop}?updated_at=yesterday", headers=SERVICE)
     assert "updated_at" in (await expect_problem(bad, 422))["errors"]
+
+
+async def test_times_outside_readable_years_are_422_and_lists_keep_working(client, commerce, alice):
+    """A year PostgreSQL stores but Python cannot read back once would 500 every list."""
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "Phone", price="900.00")
+    gid = await commerce.group(pid, alice.id)
+    for extreme in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        bad_event = await commerce.put(
+            f"/events/{new_id()}",
+            {"title": "Far", "starts_at": extreme, "updated_at": iso(now())},
+            expect=422,
+        )
+        assert "starts_at" in bad_event["errors"]
+        bad_group = await commerce.put(
+            f"/groups/{new_id()}",
+            {
+                "product_id": pid,
+                "creator_id": alice.id,
+                "target_price": "800",
+                "total_spots": 3,
+                "expires_at": extreme,
+                "updated_at": iso(now()),
+            },
+            expect=422,
+        )
+        assert "expires_at" in bad_group["errors"]
+        bad_join = await commerce.put(
+            f"/groups/{gid}/participants/{alice.id}", {"updated_at": extreme}, expect=422
+        )
+        assert "updated_at" in bad_join["errors"]
+        resp = await client.delete(
+            f"{BASE}/groups/{gid}/participants/{alice.id}",
+            params={"updated_at": extreme},
+            headers=SERVICE,
+        )
+        await expect_problem(resp, 422)
+    for path in ("/api/events/search?include_past=true", "/api/buy-together/groups?status=any"):
+        resp = await client.get(path, headers=alice.auth)
+        assert resp.status == 200, await resp.text()

@@ -13,7 +13,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -93,6 +93,19 @@ def _check_handle(value: Any) -> Any:
     return value
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _check_moment(value: datetime) -> datetime:
+    """PostgreSQL stores years Python cannot read back (and cards shift times by zone offsets):
+    one such payload would break every list showing it, so refuse it at the edge."""
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be between 1970 and 9000")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_check_moment)]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(_check_url)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Currency = Annotated[str, BeforeValidator(_check_currency)]
@@ -105,7 +118,7 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     id: uuid.UUID | None = Field(None, description="Optional; must equal the id in the URL")
-    updated_at: AwareDatetime = Field(
+    updated_at: Moment = Field(
         description="The entity's version at the commerce service (ISO 8601 with offset)"
     )
 
@@ -139,8 +152,8 @@ class EventIn(_Payload):
     title: Name
     description: Text | None = None
     image_url: Url | None = None
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = None
+    starts_at: Moment
+    ends_at: Moment | None = None
     timezone: Annotated[str, Field(max_length=64), AfterValidator(_check_zone)] = "UTC"
     location_name: Annotated[str, Field(max_length=200)] | None = None
     location_address: Annotated[str, Field(max_length=500)] | None = None
@@ -162,7 +175,7 @@ class GroupIn(_Payload):
     )
     currency: Currency | None = Field(None, description="Defaults to the product's currency")
     total_spots: int = Field(ge=2, le=10_000)
-    expires_at: AwareDatetime
+    expires_at: Moment
     state: Literal["active", "cancelled"] = "active"
 
 
@@ -181,8 +194,8 @@ class PlanIn(_Payload):
 class ParticipantIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    updated_at: AwareDatetime = Field(description="Version of this membership change")
-    joined_at: AwareDatetime | None = None
+    updated_at: Moment = Field(description="Version of this membership change")
+    joined_at: Moment | None = None
 
 
 def _check_precision(values: dict[str, Any], currency: str, *fields: str) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.app_keys import CONTEXT, PRINCIPAL
 from server.domain import commerce
@@ -332,7 +332,7 @@ def _plus_from_query(value: object) -> object:
 
 
 class DeleteQuery(BaseModel):
-    updated_at: Annotated[AwareDatetime | None, BeforeValidator(_plus_from_query)] = Field(
+    updated_at: Annotated[commerce.Moment | None, BeforeValidator(_plus_from_query)] = Field(
         None, description="Version of the delete (default: now); an older delete is ignored"
     )
 
