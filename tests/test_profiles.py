@@ -66,6 +66,7 @@ async def test_profile_validation(client, alice):
         ({"display_name": "y" * 51}, "display_name"),
         ({"website": "javascript:alert(1)"}, "website"),
         ({"website": "ftp://files.example"}, "website"),
+        ({"website": "http://[::1"}, "website"),
         ({"is_private": "maybe"}, "is_private"),
         ({"email": "new@example.com"}, "email"),
     ]

@@ -46,8 +46,11 @@ def normalize_username(username: str) -> str:
 def check_website(url: str | None) -> str | None:
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 literal
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
         raise ValidationFailed.field("website", "must be an http(s) URL")
     return url
 
