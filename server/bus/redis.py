@@ -83,7 +83,13 @@ class RedisBus:
         self._log_depth = max(1, log_depth)
         self._log_age_s = int(log_age_s)
         self._presence_ttl_s = float(presence_ttl_s)
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False)
+        # A blocking pool: at its cap, callers wait for a connection instead of failing with
+        # "Too many connections" (which lost events after commit under reconnect storms).
+        self.redis: aioredis.Redis = aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                url, decode_responses=False, max_connections=200, timeout=10
+            )
+        )
         self._script = self.redis.register_script(_PUBLISH_USER)
         self._user_channel = f"{prefix}ev:user".encode()
         self._topic_channel = f"{prefix}ev:topic".encode()
