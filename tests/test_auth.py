@@ -127,8 +127,33 @@ async def test_web_session_cookie_authenticates_browser_clients(client):
     await expect_problem(await client.get("/api/users/webby"), 401)
 
 
+async def test_a_copied_session_cookie_dies_with_logout_and_never_locks_out_login(client):
+    resp = await client.post(
+        "/api/auth/register",
+        json={"username": "webby", "email": "webby@example.com", "password": "longenough"},
+    )
+    assert resp.status == 201
+    copied = {c.key: c.value for c in client.session.cookie_jar if c.key == "nexgate_session"}
+    assert (await client.get("/api/users/webby", cookies=copied)).status == 200
+    assert (await client.post("/api/auth/logout")).status == 204
+    client.session.cookie_jar.clear()
+    # Whoever kept a copy of the cookie is logged out too, and the stale cookie is dropped.
+    stale = await client.get("/api/users/webby", cookies=copied)
+    await expect_problem(stale, 401)
+    client.session.cookie_jar.clear()
+    login = await client.post(
+        "/api/auth/login", json={"login": "webby", "password": "longenough"}, cookies=copied
+    )
+    assert login.status == 200
+    assert (await client.get("/api/users/webby")).status == 200
+
+
 async def test_password_reset_is_single_use_and_logs_in_with_new_password(client, alice, caplog):
     caplog.set_level("INFO")
+    await client.post("/api/auth/login", json={"login": "alice", "password": alice.password})
+    browser = {c.key: c.value for c in client.session.cookie_jar if c.key == "nexgate_session"}
+    client.session.cookie_jar.clear()
+    assert (await client.get("/api/users/alice", cookies=browser)).status == 200
     resp = await client.post("/api/auth/forgot-password", json={"email": alice.email})
     assert resp.status == 202
     unknown = await client.post("/api/auth/forgot-password", json={"email": "nobody@example.com"})
@@ -155,6 +180,9 @@ async def test_password_reset_is_single_use_and_logs_in_with_new_password(client
         "/api/auth/reset-password", json={"token": token, "new_password": "another-pw1"}
     )
     await expect_problem(again, 422)
+    # A reset ends the sessions opened with the old password, browser cookies included.
+    await expect_problem(await client.get("/api/users/alice", cookies=browser), 401)
+    client.session.cookie_jar.clear()
     login = await client.post(
         "/api/auth/login", json={"login": "alice", "password": "brand-new-pw"}
     )
@@ -178,7 +206,10 @@ async def test_register_helper_users_are_distinct(client):
 
 
 async def test_reset_link_arrives_by_smtp_when_configured(
-    aiohttp_client, clean_db, tmp_path, smtp_server  # noqa: F811  (fixture)
+    aiohttp_client,
+    clean_db,
+    tmp_path,
+    smtp_server,  # noqa: F811  (fixture)
 ):
     settings = make_settings(
         clean_db, tmp_path, smtp={"host": smtp_server.host, "port": smtp_server.port}

@@ -32,6 +32,7 @@ class Session:
     access_token: str
     refresh_token: str
     expires_in: int
+    family_id: uuid.UUID
 
 
 def normalize_username(username: str) -> str:
@@ -59,16 +60,17 @@ async def _start_session(
     ctx: Context, q: Queries, user: Row, family: uuid.UUID | None = None
 ) -> Session:
     refresh = new_opaque_token()
+    family = family or new_id()
     await users_store.insert_refresh_token(
         q,
         id=new_id(),
         user_id=user["id"],
-        family_id=family or new_id(),
+        family_id=family,
         token_hash=token_digest(refresh),
         expires_at=utcnow() + timedelta(seconds=ctx.settings.auth.refresh_token_ttl_s),
     )
     access = ctx.signer.issue(user["id"], user["username"], user["roles"])
-    return Session(user, access, refresh, ctx.signer.access_ttl_s)
+    return Session(user, access, refresh, ctx.signer.access_ttl_s, family)
 
 
 async def register(
@@ -204,6 +206,15 @@ async def ensure_active(ctx: Context, principal: Principal) -> None:
     account = await users_store.get_auth_state(ctx.db, principal.user_id)
     if not account or not account["is_active"]:
         raise Unauthorized("The account is not active.")
+
+
+async def web_session_alive(ctx: Context, principal: Principal, family_id: Any) -> bool:
+    """A browser's session cookie lives as long as the refresh token family it was issued with:
+    logout, a password reset or a detected token reuse revoke the family and end it too."""
+    family = parse_uuid(family_id) if isinstance(family_id, str) else None
+    return family is not None and await users_store.session_family_live(
+        ctx.db, principal.user_id, family
+    )
 
 
 # Profiles ----------------------------------------------------------------------------------

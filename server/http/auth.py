@@ -70,6 +70,7 @@ async def _remember_web_session(request: web.Request, session: accounts.Session)
     web_session["user_id"] = str(session.user["id"])
     web_session["username"] = session.user["username"]
     web_session["roles"] = list(session.user["roles"])
+    web_session["family_id"] = str(session.family_id)
 
 
 @routes.post("/api/auth/register")

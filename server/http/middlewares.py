@@ -107,12 +107,15 @@ async def authenticate(request: web.Request, handler):
     elif ctx.settings.auth.session_cookie_name in request.cookies:
         session = await get_session(request)
         if "user_id" in session:
-            principal = Principal(
+            candidate = Principal(
                 uuid.UUID(session["user_id"]),
                 session.get("username", ""),
                 tuple(session.get("roles", ("user",))),
             )
-            await accounts.ensure_active(ctx, principal)
+            if await accounts.web_session_alive(ctx, candidate, session.get("family_id")):
+                principal = candidate
+            else:  # ended (logout elsewhere, password reset): drop the cookie, go on anonymous
+                session.invalidate()
     if principal is not None:
         request[PRINCIPAL] = principal
         user_id_var.set(str(principal.user_id))

@@ -73,6 +73,16 @@ async def get_auth_state(q: Queries, user_id: uuid.UUID) -> Row | None:
     )
 
 
+async def session_family_live(q: Queries, user_id: uuid.UUID, family_id: uuid.UUID) -> bool:
+    """The account is active and the refresh token family still has an unrevoked token."""
+    return await q.fetchval(
+        """SELECT EXISTS (
+             SELECT 1 FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.family_id = %s AND t.user_id = %s AND t.revoked_at IS NULL AND u.is_active)""",
+        (family_id, user_id),
+    )
+
+
 async def get_by_email(q: Queries, email: str) -> Row | None:
     return await q.fetchrow(
         "SELECT id, username, email FROM users WHERE lower(email) = lower(%s) AND is_active",
