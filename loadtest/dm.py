@@ -324,19 +324,26 @@ async def dm(args) -> Report:
             tasks.append(asyncio.get_running_loop().create_task(send(k)))
         send_s = time.perf_counter() - start
         await asyncio.gather(*tasks)
-        grace_end = time.perf_counter() + 30
-        while time.perf_counter() < grace_end:
-            if tracker.unique >= tracker.sent_ok:
-                break
+        # Wait for stragglers: until everything confirmed has arrived, or nothing new has
+        # arrived for 15 s (at most 3 minutes), so a slow run is not mistaken for a lossy one.
+        elapsed = time.perf_counter() - start  # the send phase, for the CPU percentages
+        cpu1 = [s.cpu_seconds() for s in servers]
+        pg1 = _pg_cpu_seconds()
+        me1 = sum(me.cpu_times()[:2])
+        hard_end = time.perf_counter() + 180
+        last_progress, seen = time.perf_counter(), tracker.unique
+        while time.perf_counter() < hard_end and tracker.unique < tracker.sent_ok:
             tracker.progress.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(tracker.progress.wait(), 0.5)
-        elapsed = time.perf_counter() - start
+            if tracker.unique != seen:
+                last_progress, seen = time.perf_counter(), tracker.unique
+            elif time.perf_counter() - last_progress > 15:
+                break
+        report.results["drain_s"] = time.perf_counter() - start - elapsed
         lag_task.cancel()
         lags = sorted(lag)
-        server_cpu = [
-            100 * (s.cpu_seconds() - c0) / elapsed for s, c0 in zip(servers, cpu0, strict=True)
-        ]
+        server_cpu = [100 * (c1 - c0) / elapsed for c1, c0 in zip(cpu1, cpu0, strict=True)]
         delivered_once = sum(1 for v in tracker.delivered.values() if v == 1)
         duplicates = sum(v - 1 for v in tracker.delivered.values() if v > 1)
         # Lost: the server confirmed it (the sender got its reply) and the recipient never got
@@ -377,8 +384,8 @@ async def dm(args) -> Report:
                 "delivery_acks": tracker.acks,
                 "delivery_ack_errors": tracker.ack_errors,
                 "server_cpu_pct": [round(c, 1) for c in server_cpu],
-                "postgres_cpu_pct": 100 * (_pg_cpu_seconds() - pg0) / elapsed,
-                "client_cpu_pct": 100 * (sum(me.cpu_times()[:2]) - me0) / elapsed,
+                "postgres_cpu_pct": 100 * (pg1 - pg0) / elapsed,
+                "client_cpu_pct": 100 * (me1 - me0) / elapsed,
                 "client_loop_lag_ms": {
                     "p99": 1000 * percentile(lags, 99),
                     "max": 1000 * (lags[-1] if lags else float("nan")),
