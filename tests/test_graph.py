@@ -124,6 +124,27 @@ async def test_block_removes_follows_both_ways_and_hides_the_blocker(client, ali
     assert await _counts(client, alice, alice) == (0, 0)
 
 
+async def test_a_blocker_is_absent_from_the_blocked_users_follow_lists(
+    client, alice, bob, make_user
+):
+    carol = await make_user("carol")
+    await client.post("/api/users/carol/follow", headers=alice.auth)
+    await client.post("/api/users/alice/follow", headers=carol.auth)
+    await client.post("/api/users/bob/block", headers=alice.auth)
+
+    async def names(path: str, who) -> list[str]:
+        resp = await client.get(path, headers=who.auth)
+        assert resp.status == 200, await resp.text()
+        return [u["username"] for u in (await resp.json())["items"]]
+
+    # Bob cannot see alice's profile, so he does not see her in carol's lists either.
+    assert await names("/api/users/carol/followers", bob) == []
+    assert await names("/api/users/carol/following", bob) == []
+    # Everyone else (and alice herself) still does.
+    assert await names("/api/users/carol/followers", carol) == ["alice"]
+    assert await names("/api/users/carol/following", alice) == ["alice"]
+
+
 async def test_mute_is_silent_and_listed_only_for_the_muter(client, alice, bob):
     assert (await client.post("/api/users/bob/mute", headers=alice.auth)).status == 204
     assert (await client.post("/api/users/bob/mute", headers=alice.auth)).status == 204

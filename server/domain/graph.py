@@ -135,7 +135,9 @@ async def list_followers(
     ctx: Context, viewer: Principal, ref: str, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     user = await _list_visible(ctx, viewer, ref)
-    rows = await graph_store.list_followers(ctx.db, user["id"], limit, decode_id_cursor(cursor))
+    rows = await graph_store.list_followers(
+        ctx.db, user["id"], limit, decode_id_cursor(cursor), viewer.user_id
+    )
     return _page_of_users(rows, limit, viewer.user_id, "follow_id")
 
 
@@ -143,7 +145,9 @@ async def list_following(
     ctx: Context, viewer: Principal, ref: str, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     user = await _list_visible(ctx, viewer, ref)
-    rows = await graph_store.list_following(ctx.db, user["id"], limit, decode_id_cursor(cursor))
+    rows = await graph_store.list_following(
+        ctx.db, user["id"], limit, decode_id_cursor(cursor), viewer.user_id
+    )
     return _page_of_users(rows, limit, viewer.user_id, "follow_id")
 
 

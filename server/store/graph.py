@@ -157,42 +157,74 @@ def _after(after: uuid.UUID | None, column: str) -> tuple[str, dict]:
     return f" AND {column} < %(after)s", {"after": after}
 
 
-async def list_followers(
-    q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None
+def _hidden_from(viewer: uuid.UUID | None) -> tuple[str, dict]:
+    """Leave out whoever blocked `viewer`: for them such a user does not exist."""
+    if viewer is None:
+        return "", {}
+    return (
+        " AND NOT EXISTS (SELECT 1 FROM blocks x WHERE x.blocker_id = u.id"
+        " AND x.blocked_id = %(viewer)s)",
+        {"viewer": viewer},
+    )
+
+
+async def _follow_list(
+    q: Queries,
+    *,
+    user: uuid.UUID,
+    user_side: str,
+    status: str,
+    limit: int,
+    after: uuid.UUID | None,
+    viewer: uuid.UUID | None = None,
 ) -> list[Row]:
+    """Profiles on the other side of `user`'s follows (`user_side` is the column naming
+    `user`), newest first by follow id; index-backed by follows_(follower|following)_idx."""
+    other_side = "follower_id" if user_side == "following_id" else "following_id"
     extra, params = _after(after, "f.id")
+    hidden, hidden_params = _hidden_from(viewer)
     return await q.fetch(
         f"""SELECT f.id AS follow_id, f.created_at AS followed_at, {PROFILE_COLUMNS}
-            FROM follows f JOIN users u ON u.id = f.follower_id
-            WHERE f.following_id = %(user)s AND f.status = 'accepted' AND u.is_active{extra}
+            FROM follows f JOIN users u ON u.id = f.{other_side}
+            WHERE f.{user_side} = %(user)s AND f.status = %(status)s AND u.is_active{extra}{hidden}
             ORDER BY f.id DESC LIMIT %(limit)s""",
-        {"user": user, "limit": limit + 1, **params},
+        {"user": user, "status": status, "limit": limit + 1, **params, **hidden_params},
+    )
+
+
+async def list_followers(
+    q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None, viewer: uuid.UUID | None
+) -> list[Row]:
+    return await _follow_list(
+        q,
+        user=user,
+        user_side="following_id",
+        status="accepted",
+        limit=limit,
+        after=after,
+        viewer=viewer,
     )
 
 
 async def list_following(
-    q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None
+    q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None, viewer: uuid.UUID | None
 ) -> list[Row]:
-    extra, params = _after(after, "f.id")
-    return await q.fetch(
-        f"""SELECT f.id AS follow_id, f.created_at AS followed_at, {PROFILE_COLUMNS}
-            FROM follows f JOIN users u ON u.id = f.following_id
-            WHERE f.follower_id = %(user)s AND f.status = 'accepted' AND u.is_active{extra}
-            ORDER BY f.id DESC LIMIT %(limit)s""",
-        {"user": user, "limit": limit + 1, **params},
+    return await _follow_list(
+        q,
+        user=user,
+        user_side="follower_id",
+        status="accepted",
+        limit=limit,
+        after=after,
+        viewer=viewer,
     )
 
 
 async def list_requests(
     q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None
 ) -> list[Row]:
-    extra, params = _after(after, "f.id")
-    return await q.fetch(
-        f"""SELECT f.id AS follow_id, f.created_at AS followed_at, {PROFILE_COLUMNS}
-            FROM follows f JOIN users u ON u.id = f.follower_id
-            WHERE f.following_id = %(user)s AND f.status = 'pending' AND u.is_active{extra}
-            ORDER BY f.id DESC LIMIT %(limit)s""",
-        {"user": user, "limit": limit + 1, **params},
+    return await _follow_list(
+        q, user=user, user_side="following_id", status="pending", limit=limit, after=after
     )
 
 
