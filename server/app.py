@@ -85,6 +85,14 @@ async def make_bus(settings: Settings):
     return MemoryBus(log_depth=gw.resume_log_depth, log_age_s=gw.resume_log_age_s)
 
 
+def make_limiter(settings: Settings, bus):
+    """Rate limits shared by every server and worker process of a deployment (Redis, under the
+    configured key prefix), else in process memory."""
+    if settings.redis.url:
+        return RedisRateLimiter(bus.redis, prefix=f"{settings.redis.prefix}rl:")
+    return MemoryRateLimiter()
+
+
 def create_app(settings: Settings) -> web.Application:
     secret = resolve_jwt_secret(settings)
     app = web.Application(
@@ -115,11 +123,7 @@ def create_app(settings: Settings) -> web.Application:
         )
         bus = await make_bus(settings)
         await bus.start()
-        limiter = (
-            RedisRateLimiter(bus.redis, prefix=f"{settings.redis.prefix}rl:")
-            if settings.redis.url
-            else MemoryRateLimiter()
-        )
+        limiter = make_limiter(settings, bus)
         app[CONTEXT] = Context(
             settings=settings,
             db=db,

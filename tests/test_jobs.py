@@ -320,3 +320,23 @@ async def test_queue_depth_is_exported_for_the_backlog_alert(client):
     assert "nexgate_jobs_ready 1.0" in text
     assert "nexgate_jobs_dead 1.0" in text
     assert 'nexgate_jobs_finished_total{kind="test.permanent",outcome="dead"}' in text
+
+
+async def test_worker_processes_share_the_servers_rate_limit_keys(clean_db, tmp_path, redis_url):
+    """`nexgate worker` counts limits (e.g. the per-actor notification cap) in the same Redis keys
+    as `nexgate serve`, under the deployment's configured prefix."""
+    from server.config import RateLimit
+    from server.jobs.runtime import build_context, close_context
+    from tests.conftest import make_settings
+
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    settings = make_settings(clean_db, tmp_path, redis={"url": redis_url, "prefix": prefix})
+    ctx = await build_context(settings)
+    try:
+        limit = RateLimit(count=5, window_s=60)
+        await ctx.limiter.hit("probe", limit)
+        keys = await ctx.bus.redis.keys(f"{prefix}rl:probe:*")
+        assert len(keys) == 1
+        await ctx.bus.redis.delete(*keys)
+    finally:
+        await close_context(ctx)

@@ -29,8 +29,7 @@ async def close_senders(ctx: Context) -> None:
 
 async def build_context(settings: Settings) -> Context:
     """The same engines `nexgate serve` builds (database, bus, limiter, mailer, signer)."""
-    from server.app import make_bus, resolve_database_url, resolve_jwt_secret
-    from server.bus.ratelimit import MemoryRateLimiter, RedisRateLimiter
+    from server.app import make_bus, make_limiter, resolve_database_url, resolve_jwt_secret
     from server.domain.auth_tokens import Passwords, TokenSigner
     from server.mail import make_mailer
     from server.store.db import Database
@@ -44,12 +43,11 @@ async def build_context(settings: Settings) -> Context:
     )
     bus = await make_bus(settings)
     await bus.start()
-    limiter = RedisRateLimiter(bus.redis) if settings.redis.url else MemoryRateLimiter()
     ctx = Context(
         settings=settings,
         db=db,
         bus=bus,
-        limiter=limiter,
+        limiter=make_limiter(settings, bus),
         mailer=make_mailer(settings.smtp),
         signer=TokenSigner(resolve_jwt_secret(settings), settings.auth.access_token_ttl_s),
         passwords=Passwords(settings.auth.argon2_time_cost, settings.auth.argon2_memory_kib),
