@@ -238,8 +238,8 @@ def profile_view(user: Row, viewer: uuid.UUID | None, rel: Row | None = None) ->
     return view
 
 
-async def find_visible_user(ctx: Context, viewer: Principal, ref: str) -> Row:
-    """The user `ref` (id or username) names; NotFound if missing or if they blocked the viewer."""
+async def find_user(ctx: Context, ref: str) -> Row:
+    """The active user `ref` names (a UUID is an id, anything else a username), or NotFound."""
     user_id = parse_uuid(ref)
     user = (
         await users_store.get_by_id(ctx.db, user_id)
@@ -248,6 +248,12 @@ async def find_visible_user(ctx: Context, viewer: Principal, ref: str) -> Row:
     )
     if user is None:
         raise NotFound("No such user.")
+    return user
+
+
+async def find_visible_user(ctx: Context, viewer: Principal, ref: str) -> Row:
+    """The user `ref` (id or username) names; NotFound if missing or if they blocked the viewer."""
+    user = await find_user(ctx, ref)
     # Whoever blocked the viewer does not exist for them; the blocker still sees whom they blocked.
     if user["id"] != viewer.user_id and await graph_store.has_blocked(
         ctx.db, user["id"], viewer.user_id

@@ -6,15 +6,14 @@ import uuid
 from typing import Any
 
 from server.domain import notifications
-from server.domain.accounts import find_visible_user, profile_view
+from server.domain.accounts import find_user, find_visible_user, profile_view
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.notifications import NotificationType
 from server.errors import Forbidden, NotFound, ValidationFailed
-from server.ids import new_id, parse_uuid
+from server.ids import new_id
 from server.pagination import decode_id_cursor, page
 from server.store import graph as graph_store
-from server.store import users as users_store
 from server.store.db import Row
 
 
@@ -169,14 +168,7 @@ async def on_blocked(ctx: Context, tx: Any, blocker: uuid.UUID, blocked: uuid.UU
 
 async def _target_id_allowing_blocked(ctx: Context, actor: Principal, ref: str) -> uuid.UUID:
     """Blocking works on someone who already blocked you (it must not reveal their block)."""
-    user_id = parse_uuid(ref)
-    user = (
-        await users_store.get_by_id(ctx.db, user_id)
-        if user_id
-        else await users_store.get_by_username(ctx.db, ref)
-    )
-    if user is None:
-        raise NotFound("No such user.")
+    user = await find_user(ctx, ref)
     if user["id"] == actor.user_id:
         raise ValidationFailed.field("id", "you cannot do this to yourself")
     return user["id"]
