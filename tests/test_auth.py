@@ -199,6 +199,14 @@ async def test_login_attempts_are_rate_limited_per_account(client, alice):
     assert int(resp.headers["Retry-After"]) > 0
 
 
+async def test_username_and_email_share_one_login_bucket(client, alice):
+    for i in range(10):
+        login = alice.username if i % 2 else alice.email
+        await client.post("/api/auth/login", json={"login": login, "password": "wrong-pass"})
+    resp = await client.post("/api/auth/login", json={"login": alice.email, "password": "wrong"})
+    await expect_problem(resp, 429)
+
+
 async def test_register_helper_users_are_distinct(client):
     a = await register(client, "first_user")
     b = await register(client, "second_user")

@@ -69,6 +69,9 @@ async def test_profile_validation(client, alice):
         ({"website": "http://[::1"}, "website"),
         ({"is_private": "maybe"}, "is_private"),
         ({"email": "new@example.com"}, "email"),
+        ({"profile_picture_url": "javascript:alert(1)"}, "profile_picture_url"),
+        ({"cover_photo_url": "data:text/html,hi"}, "cover_photo_url"),
+        ({"display_name": "   "}, "display_name"),
     ]
     for payload, field in cases:
         resp = await client.patch(f"/api/users/{alice.id}", headers=alice.auth, json=payload)
@@ -81,3 +84,16 @@ async def test_stats_reflect_follows(client, alice, bob):
     stats = await (await client.get(f"/api/users/{alice.id}/stats", headers=bob.auth)).json()
     assert stats["followers_count"] == 1 and stats["following_count"] == 0
     assert stats["posts_count"] == 0
+
+
+async def test_blank_display_name_at_registration_falls_back_to_username(client):
+    resp = await client.post(
+        "/api/auth/register",
+        json={
+            "username": "spacey",
+            "email": "s@example.com",
+            "password": "longenough",
+            "display_name": "   ",
+        },
+    )
+    assert (await resp.json())["user"]["display_name"] == "spacey"

@@ -44,7 +44,8 @@ def normalize_username(username: str) -> str:
     return name
 
 
-def check_website(url: str | None) -> str | None:
+def check_http_url(url: str | None, field: str) -> str | None:
+    """An http(s) URL, or None for an empty value; anything else (javascript:, data:...) is 422."""
     if not url:
         return None
     try:
@@ -52,8 +53,11 @@ def check_website(url: str | None) -> str | None:
     except ValueError:  # e.g. "http://[::1": an unclosed IPv6 literal
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
-        raise ValidationFailed.field("website", "must be an http(s) URL")
+        raise ValidationFailed.field(field, "must be an http(s) URL")
     return url
+
+
+URL_FIELDS = ("website", "profile_picture_url", "cover_photo_url")
 
 
 async def _start_session(
@@ -87,7 +91,7 @@ async def register(
                 username=username,
                 email=email,
                 password_hash=password_hash,
-                display_name=(display_name or username).strip(),
+                display_name=(display_name or "").strip() or username,
             )
             return await _start_session(ctx, tx, user)
     except UniqueViolation:
@@ -101,16 +105,14 @@ async def register(
 async def login(ctx: Context, *, login: str, password: str, ip: str) -> Session:
     limits = ctx.settings.rate_limits
     await ctx.limit(f"login:ip:{ip}", limits.login_per_ip, "login attempts from this address")
-    await ctx.limit(
-        f"login:acct:{login.strip().lower()}",
-        limits.login_per_account,
-        "login attempts for this account",
-    )
     creds = await users_store.get_credentials(ctx.db, login.strip())
+    # One bucket per account, whichever of username or email was typed.
+    account_key = f"login:acct:{creds['id'] if creds else login.strip().lower()}"
+    await ctx.limit(account_key, limits.login_per_account, "login attempts for this account")
     ok = await ctx.passwords.verify(creds["password_hash"] if creds else None, password)
     if not ok or creds is None or not creds["is_active"]:
         raise Unauthorized("Invalid username or password.")
-    await ctx.limiter.reset(f"login:acct:{login.strip().lower()}")
+    await ctx.limiter.reset(account_key)
     async with ctx.db.transaction() as tx:
         user = await users_store.get_by_id(tx, creds["id"])
         return await _start_session(ctx, tx, user)
@@ -275,8 +277,13 @@ async def update_profile(
 ) -> dict[str, Any]:
     if user_id != viewer.user_id:
         raise Forbidden("You can only edit your own profile.")
-    if "website" in changes:
-        changes["website"] = check_website(changes["website"])
+    for field in URL_FIELDS:
+        if field in changes:
+            changes[field] = check_http_url(changes[field], field)
+    if "display_name" in changes:
+        changes["display_name"] = changes["display_name"].strip()
+        if not changes["display_name"]:
+            raise ValidationFailed.field("display_name", "cannot be blank")
     async with ctx.db.transaction() as tx:
         await graph_store.lock_users(tx, user_id)
         user = await users_store.update_profile(tx, user_id, changes)

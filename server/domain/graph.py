@@ -14,6 +14,7 @@ from server.errors import Forbidden, NotFound, ValidationFailed
 from server.ids import new_id
 from server.pagination import decode_id_cursor, page
 from server.store import graph as graph_store
+from server.store import users as users_store
 from server.store.db import Row
 
 
@@ -44,7 +45,9 @@ async def follow(ctx: Context, actor: Principal, target_ref: str) -> dict[str, A
             raise Forbidden("You have blocked this user; unblock them first.")
         if rel["following"] is not None:
             return {"status": rel["following"], "created": False}
-        status = "pending" if target["is_private"] else "accepted"
+        # Read privacy under the lock: a concurrent switch to public cannot strand a request.
+        is_private = await users_store.is_private(tx, target["id"])
+        status = "pending" if is_private else "accepted"
         row = await graph_store.insert_follow(
             tx, id=new_id(), follower=actor.user_id, following=target["id"], status=status
         )

@@ -83,6 +83,10 @@ async def session_family_live(q: Queries, user_id: uuid.UUID, family_id: uuid.UU
     )
 
 
+async def is_private(q: Queries, user_id: uuid.UUID) -> bool:
+    return bool(await q.fetchval("SELECT is_private FROM users WHERE id = %s", (user_id,)))
+
+
 async def get_by_email(q: Queries, email: str) -> Row | None:
     return await q.fetchrow(
         "SELECT id, username, email FROM users WHERE lower(email) = lower(%s) AND is_active",
