@@ -360,3 +360,31 @@ async def test_a_transient_bus_failure_does_not_lose_the_live_delivery(client, a
     assert failures["left"] == 0
     event = await next_of(gw_b, "message.created")
     assert event.data["message"]["id"] == sent["id"]
+
+
+async def test_conversation_lifecycle_events_reach_your_other_devices(client, alice, bob):
+    phone = await gateway(client, alice)
+    try:
+        created = await client.post(
+            "/api/conversations", json={"user_id": bob.id}, headers=alice.auth
+        )
+        cid = (await created.json())["id"]
+        event = await next_of(phone, "conversation.created")
+        assert event.data["conversation_id"] == cid
+        assert event.data["conversation"]["other_user"]["username"] == "bob"
+        await client.post(f"/api/conversations/{cid}/unread", headers=alice.auth)
+        assert (await next_of(phone, "conversation.updated")).data["marked_unread"] is True
+        await client.delete(f"/api/conversations/{cid}", headers=alice.auth)
+        assert (await next_of(phone, "conversation.deleted")).data["conversation_id"] == cid
+    finally:
+        await phone.close()
+
+
+async def test_delivery_ack_over_http(client, alice, bob, pair):
+    cid, gw_a, _gw_b = pair
+    m = await send(client, alice, cid, "ack me over http")
+    resp = await client.post(
+        f"/api/conversations/{cid}/delivered", json={"message_id": m["id"]}, headers=bob.auth
+    )
+    assert resp.status == 200 and (await resp.json())["delivered_seq"] == m["seq"]
+    assert (await next_of(gw_a, "message.delivered")).data["seq"] == m["seq"]
