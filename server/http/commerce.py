@@ -23,7 +23,7 @@ from server.app_keys import CONTEXT, PRINCIPAL
 from server.domain import commerce
 from server.domain.group_expiry import GroupExpiryTimer
 from server.errors import Forbidden, ServiceUnavailable, Unauthorized, ValidationFailed
-from server.http.endpoint import endpoint, path_id, principal
+from server.http.endpoint import context, endpoint, path_id, principal
 from server.ids import parse_uuid
 from server.pagination import PageQuery
 
@@ -398,10 +398,6 @@ def _ingest(
     )
 
 
-def _ctx(request: web.Request):
-    return request.app[CONTEXT]
-
-
 # Ingest -----------------------------------------------------------------------------------
 
 _DELETE_KINDS = {
@@ -417,21 +413,21 @@ _DELETE_KINDS = {
 @service_only
 @_ingest("Upsert a shop (idempotent; older `updated_at` ignored)", body=commerce.ShopIn)
 async def ingest_shop(request: web.Request, body: commerce.ShopIn) -> dict:
-    return await commerce.upsert_shop(_ctx(request), path_id(request), body)
+    return await commerce.upsert_shop(context(request), path_id(request), body)
 
 
 @routes.put("/api/internal/commerce/products/{id}")
 @service_only
 @_ingest("Upsert a product (idempotent; older `updated_at` ignored)", body=commerce.ProductIn)
 async def ingest_product(request: web.Request, body: commerce.ProductIn) -> dict:
-    return await commerce.upsert_product(_ctx(request), path_id(request), body)
+    return await commerce.upsert_product(context(request), path_id(request), body)
 
 
 @routes.put("/api/internal/commerce/events/{id}")
 @service_only
 @_ingest("Upsert an event (idempotent; older `updated_at` ignored)", body=commerce.EventIn)
 async def ingest_event(request: web.Request, body: commerce.EventIn) -> dict:
-    return await commerce.upsert_event(_ctx(request), path_id(request), body)
+    return await commerce.upsert_event(context(request), path_id(request), body)
 
 
 @routes.put("/api/internal/commerce/groups/{id}")
@@ -440,7 +436,7 @@ async def ingest_event(request: web.Request, body: commerce.EventIn) -> dict:
     "Upsert a buy-together group (publishes group.updated on group:<id>)", body=commerce.GroupIn
 )
 async def ingest_group(request: web.Request, body: commerce.GroupIn) -> dict:
-    return await commerce.upsert_group(_ctx(request), path_id(request), body)
+    return await commerce.upsert_group(context(request), path_id(request), body)
 
 
 @routes.put("/api/internal/commerce/installment-plans/{id}")
@@ -449,7 +445,7 @@ async def ingest_group(request: web.Request, body: commerce.GroupIn) -> dict:
     "Upsert an installment plan (idempotent; older `updated_at` ignored)", body=commerce.PlanIn
 )
 async def ingest_plan(request: web.Request, body: commerce.PlanIn) -> dict:
-    return await commerce.upsert_plan(_ctx(request), path_id(request), body)
+    return await commerce.upsert_plan(context(request), path_id(request), body)
 
 
 @routes.put("/api/internal/commerce/groups/{id}/participants/{user_id}")
@@ -457,7 +453,7 @@ async def ingest_plan(request: web.Request, body: commerce.PlanIn) -> dict:
 @_ingest("A user joined a buy-together group (idempotent, versioned)", body=commerce.ParticipantIn)
 async def ingest_join(request: web.Request, body: commerce.ParticipantIn) -> dict:
     return await commerce.set_participation(
-        _ctx(request),
+        context(request),
         path_id(request),
         path_id(request, "user_id"),
         joined=True,
@@ -471,7 +467,7 @@ async def ingest_join(request: web.Request, body: commerce.ParticipantIn) -> dic
 @_ingest("A user left a buy-together group (idempotent, versioned)", query=DeleteQuery)
 async def ingest_leave(request: web.Request, query: DeleteQuery) -> dict:
     return await commerce.set_participation(
-        _ctx(request),
+        context(request),
         path_id(request),
         path_id(request, "user_id"),
         joined=False,
@@ -487,7 +483,9 @@ def _delete_route(collection: str):
         f"Delete a {kind.replace('_', ' ')} (idempotent; leaves a tombstone)", query=DeleteQuery
     )
     async def handler(request: web.Request, query: DeleteQuery) -> dict:
-        return await commerce.delete_entity(_ctx(request), kind, path_id(request), query.updated_at)
+        return await commerce.delete_entity(
+            context(request), kind, path_id(request), query.updated_at
+        )
 
     handler.__name__ = f"ingest_delete_{kind}"
     handler.__qualname__ = handler.__name__
@@ -511,7 +509,7 @@ for _collection in _DELETE_KINDS:
 )
 async def search_products(request: web.Request, query: ProductSearchQuery) -> dict:
     return await commerce.search_products(
-        _ctx(request),
+        context(request),
         principal(request),
         query=query.q,
         shop_id=query.shop_id,
@@ -523,7 +521,7 @@ async def search_products(request: web.Request, query: ProductSearchQuery) -> di
 @routes.get("/api/products/{id}")
 @endpoint("A product with its card", response=ProductOut, tags=TAGS, errors=(404, 422))
 async def get_product(request: web.Request) -> dict:
-    return await commerce.get_product_view(_ctx(request), principal(request), path_id(request))
+    return await commerce.get_product_view(context(request), principal(request), path_id(request))
 
 
 @routes.get("/api/products/{id}/installment-plans")
@@ -536,7 +534,7 @@ async def get_product(request: web.Request) -> dict:
 )
 async def product_plans(request: web.Request, query: PageQuery) -> dict:
     return await commerce.list_product_plans(
-        _ctx(request),
+        context(request),
         principal(request),
         path_id(request),
         limit=query.limit,
@@ -559,13 +557,13 @@ async def compare_plans(request: web.Request, query: CompareQuery) -> dict:
         if plan_id is None:
             raise ValidationFailed.field("plans", "must be comma-separated plan ids")
         ids.append(plan_id)
-    return await commerce.compare_plans(_ctx(request), principal(request), path_id(request), ids)
+    return await commerce.compare_plans(context(request), principal(request), path_id(request), ids)
 
 
 @routes.get("/api/installment-plans/{id}")
 @endpoint("An installment plan with its card", response=PlanOut, tags=TAGS, errors=(404, 422))
 async def get_plan(request: web.Request) -> dict:
-    return await commerce.get_plan_view(_ctx(request), principal(request), path_id(request))
+    return await commerce.get_plan_view(context(request), principal(request), path_id(request))
 
 
 @routes.get("/api/shops/search")
@@ -578,7 +576,7 @@ async def get_plan(request: web.Request) -> dict:
 )
 async def search_shops(request: web.Request, query: SearchQuery) -> dict:
     return await commerce.search_shops(
-        _ctx(request), principal(request), query=query.q, limit=query.limit, cursor=query.cursor
+        context(request), principal(request), query=query.q, limit=query.limit, cursor=query.cursor
     )
 
 
@@ -586,7 +584,7 @@ async def search_shops(request: web.Request, query: SearchQuery) -> dict:
 @endpoint("A shop by handle ($handle or handle) or id", response=ShopOut, tags=TAGS, errors=(404,))
 async def get_shop(request: web.Request) -> dict:
     ref = request.match_info["ref"]
-    return await commerce.get_shop_view(_ctx(request), principal(request), ref)
+    return await commerce.get_shop_view(context(request), principal(request), ref)
 
 
 @routes.get("/api/events/search")
@@ -599,7 +597,7 @@ async def get_shop(request: web.Request) -> dict:
 )
 async def search_events(request: web.Request, query: EventSearchQuery) -> dict:
     return await commerce.search_events(
-        _ctx(request),
+        context(request),
         principal(request),
         query=query.q,
         include_past=query.include_past,
@@ -611,7 +609,7 @@ async def search_events(request: web.Request, query: EventSearchQuery) -> dict:
 @routes.get("/api/events/{id}")
 @endpoint("An event with its card", response=EventOut, tags=TAGS, errors=(404, 422))
 async def get_event(request: web.Request) -> dict:
-    return await commerce.get_event_view(_ctx(request), principal(request), path_id(request))
+    return await commerce.get_event_view(context(request), principal(request), path_id(request))
 
 
 @routes.get("/api/buy-together/groups")
@@ -624,7 +622,7 @@ async def get_event(request: web.Request) -> dict:
 )
 async def list_groups(request: web.Request, query: GroupListQuery) -> dict:
     return await commerce.list_groups(
-        _ctx(request),
+        context(request),
         principal(request),
         user_id=query.user,
         status=query.status,
@@ -641,7 +639,7 @@ async def list_groups(request: web.Request, query: GroupListQuery) -> dict:
     errors=(404, 422),
 )
 async def get_group(request: web.Request) -> dict:
-    return await commerce.get_group_view(_ctx(request), principal(request), path_id(request))
+    return await commerce.get_group_view(context(request), principal(request), path_id(request))
 
 
 async def commerce_lifecycle(app: web.Application) -> AsyncIterator[None]:

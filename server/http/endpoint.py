@@ -14,8 +14,9 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.app_keys import PRINCIPAL
+from server.app_keys import CONTEXT, PRINCIPAL
 from server.domain.auth_tokens import Principal
+from server.domain.context import Context
 from server.errors import BadRequest, Unauthorized, ValidationFailed
 from server.ids import parse_uuid
 
@@ -154,6 +155,11 @@ def endpoint(
         return handler
 
     return wrap
+
+
+def context(request: web.Request) -> Context:
+    """The domain Context every action takes."""
+    return request.app[CONTEXT]
 
 
 def principal(request: web.Request) -> Principal:

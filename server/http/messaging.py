@@ -14,10 +14,9 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from server.app_keys import CONTEXT
 from server.domain import messaging
 from server.errors import ValidationFailed
-from server.http.endpoint import endpoint, path_id, principal
+from server.http.endpoint import context, endpoint, path_id, principal
 from server.pagination import PageQuery
 
 routes = web.RouteTableDef()
@@ -288,10 +287,6 @@ class ContactOut(BaseModel):
     created: bool = Field(description="True when the conversation was opened by this contact")
 
 
-def _ctx(request: web.Request):
-    return request.app[CONTEXT]
-
-
 # Conversations ---------------------------------------------------------------------------------
 
 
@@ -305,7 +300,7 @@ def _ctx(request: web.Request):
 )
 async def list_conversations(request: web.Request, query: PageQuery) -> dict:
     return await messaging.list_conversations(
-        _ctx(request), principal(request), limit=query.limit, cursor=query.cursor
+        context(request), principal(request), limit=query.limit, cursor=query.cursor
     )
 
 
@@ -319,7 +314,7 @@ async def list_conversations(request: web.Request, query: PageQuery) -> dict:
 )
 async def create_conversation(request: web.Request, body: CreateConversationIn) -> dict:
     return await messaging.create_conversation(
-        _ctx(request), principal(request), user_id=body.user_id, username=body.username
+        context(request), principal(request), user_id=body.user_id, username=body.username
     )
 
 
@@ -331,7 +326,7 @@ async def create_conversation(request: web.Request, body: CreateConversationIn) 
     errors=(404, 422),
 )
 async def get_conversation(request: web.Request) -> dict:
-    return await messaging.get_conversation(_ctx(request), principal(request), path_id(request))
+    return await messaging.get_conversation(context(request), principal(request), path_id(request))
 
 
 @routes.delete("/api/conversations/{id}")
@@ -342,7 +337,7 @@ async def get_conversation(request: web.Request) -> dict:
     errors=(404, 422),
 )
 async def delete_conversation(request: web.Request) -> None:
-    await messaging.delete_conversation(_ctx(request), principal(request), path_id(request))
+    await messaging.delete_conversation(context(request), principal(request), path_id(request))
 
 
 @routes.post("/api/conversations/{id}/mute")
@@ -355,14 +350,14 @@ async def delete_conversation(request: web.Request) -> None:
 )
 async def mute(request: web.Request, body: MuteIn) -> dict:
     return await messaging.set_muted(
-        _ctx(request), principal(request), path_id(request), True, duration_s=body.duration_s
+        context(request), principal(request), path_id(request), True, duration_s=body.duration_s
     )
 
 
 @routes.delete("/api/conversations/{id}/unmute")
 @endpoint("Unmute the conversation", response=ConversationDetailOut, tags=TAGS, errors=(404, 422))
 async def unmute(request: web.Request) -> dict:
-    return await messaging.set_muted(_ctx(request), principal(request), path_id(request), False)
+    return await messaging.set_muted(context(request), principal(request), path_id(request), False)
 
 
 @routes.post("/api/conversations/{id}/read")
@@ -375,7 +370,7 @@ async def unmute(request: web.Request) -> dict:
 )
 async def mark_read(request: web.Request, body: UpToIn) -> dict:
     return await messaging.mark_read(
-        _ctx(request),
+        context(request),
         principal(request),
         path_id(request),
         message_id=body.message_id,
@@ -391,7 +386,7 @@ async def mark_read(request: web.Request, body: UpToIn) -> dict:
     errors=(404, 422),
 )
 async def mark_unread(request: web.Request) -> dict:
-    return await messaging.mark_unread(_ctx(request), principal(request), path_id(request))
+    return await messaging.mark_unread(context(request), principal(request), path_id(request))
 
 
 @routes.post("/api/conversations/{id}/delivered")
@@ -404,7 +399,7 @@ async def mark_unread(request: web.Request) -> dict:
 )
 async def mark_delivered(request: web.Request, body: UpToIn) -> dict:
     return await messaging.mark_delivered(
-        _ctx(request),
+        context(request),
         principal(request),
         path_id(request),
         message_id=body.message_id,
@@ -422,7 +417,7 @@ async def mark_delivered(request: web.Request, body: UpToIn) -> dict:
 )
 async def list_messages(request: web.Request, query: MessageListQuery) -> dict:
     return await messaging.list_messages(
-        _ctx(request),
+        context(request),
         principal(request),
         path_id(request),
         limit=query.limit,
@@ -444,7 +439,7 @@ async def send_message(request: web.Request, body: SendIn) -> dict:
     if body.product_id is None and body.message_type == "product_context":
         raise ValidationFailed.field("message_type", "send a product_id for a product message")
     return await messaging.send_message(
-        _ctx(request),
+        context(request),
         principal(request),
         path_id(request),
         content=body.content,
@@ -468,7 +463,7 @@ async def send_message(request: web.Request, body: SendIn) -> dict:
 )
 async def search_messages(request: web.Request, query: SearchQuery) -> dict:
     return await messaging.search_messages(
-        _ctx(request),
+        context(request),
         principal(request),
         q=query.q,
         conversation_id=query.conversation_id,
@@ -480,7 +475,7 @@ async def search_messages(request: web.Request, query: SearchQuery) -> dict:
 @routes.get("/api/messages/{id}")
 @endpoint("One message", response=MessageOut, tags=TAGS, errors=(404, 422))
 async def get_message(request: web.Request) -> dict:
-    return await messaging.get_message(_ctx(request), principal(request), path_id(request))
+    return await messaging.get_message(context(request), principal(request), path_id(request))
 
 
 @routes.patch("/api/messages/{id}")
@@ -493,7 +488,7 @@ async def get_message(request: web.Request) -> dict:
 )
 async def edit_message(request: web.Request, body: EditIn) -> dict:
     return await messaging.edit_message(
-        _ctx(request), principal(request), path_id(request), content=body.content
+        context(request), principal(request), path_id(request), content=body.content
     )
 
 
@@ -507,7 +502,7 @@ async def edit_message(request: web.Request, body: EditIn) -> dict:
 )
 async def delete_message(request: web.Request, query: DeleteQuery) -> dict:
     return await messaging.delete_message(
-        _ctx(request), principal(request), path_id(request), scope=query.scope
+        context(request), principal(request), path_id(request), scope=query.scope
     )
 
 
@@ -521,7 +516,7 @@ async def delete_message(request: web.Request, query: DeleteQuery) -> dict:
 )
 async def add_reaction(request: web.Request, body: ReactIn) -> dict:
     return await messaging.add_reaction(
-        _ctx(request), principal(request), path_id(request), body.emoji
+        context(request), principal(request), path_id(request), body.emoji
     )
 
 
@@ -529,7 +524,7 @@ async def add_reaction(request: web.Request, body: ReactIn) -> dict:
 @endpoint("Remove your reaction", response=ReactionsOut, tags=TAGS, errors=(404, 422))
 async def remove_reaction(request: web.Request) -> dict:
     return await messaging.remove_reaction(
-        _ctx(request), principal(request), path_id(request), request.match_info["emoji"]
+        context(request), principal(request), path_id(request), request.match_info["emoji"]
     )
 
 
@@ -544,7 +539,7 @@ async def remove_reaction(request: web.Request) -> dict:
 )
 async def forward_message(request: web.Request, body: ForwardIn) -> dict:
     return await messaging.forward_message(
-        _ctx(request),
+        context(request),
         principal(request),
         path_id(request),
         conversation_id=body.conversation_id,
@@ -560,7 +555,7 @@ async def forward_message(request: web.Request, body: ForwardIn) -> dict:
     errors=(404, 422),
 )
 async def product_context(request: web.Request) -> dict:
-    return await messaging.product_context(_ctx(request), principal(request), path_id(request))
+    return await messaging.product_context(context(request), principal(request), path_id(request))
 
 
 # Product-context messaging ----------------------------------------------------------------------
@@ -578,5 +573,5 @@ async def product_context(request: web.Request) -> dict:
 )
 async def contact_seller(request: web.Request, body: ContactIn) -> dict:
     return await messaging.contact_seller(
-        _ctx(request), principal(request), path_id(request), text=body.text, nonce=body.nonce
+        context(request), principal(request), path_id(request), text=body.text, nonce=body.nonce
     )
