@@ -109,6 +109,18 @@ async def test_log_age_bounds_what_can_be_resumed(make_bus):
     assert [e.type for e in await bus.events_after(user, 1)] == ["t.new"]
 
 
+async def test_memory_engine_forgets_idle_users_logs_but_not_their_seq():
+    bus = MemoryBus(log_age_s=1)
+    idle, active = uuid.uuid4(), uuid.uuid4()
+    await bus.publish_user([idle], "t.old", {})
+    await asyncio.sleep(1.1)
+    await bus.publish_user([active], "t.new", {})
+    assert idle not in bus._logs  # swept: an idle user no longer pins memory
+    assert await bus.events_after(idle, 0) is None  # and cannot resume past the window
+    assert await bus.events_after(idle, 1) == []
+    assert [e.seq for e in await bus.publish_user([idle], "t.next", {})] == [2]
+
+
 async def test_listeners_get_user_and_topic_events(make_bus):
     bus = await make_bus()
     got: list = []

@@ -34,6 +34,7 @@ class MemoryBus:
         self._presence: dict[uuid.UUID, int] = {}
         self._sessions: dict[str, tuple[float, dict[str, Any]]] = {}
         self._last_session_sweep = 0.0
+        self._last_log_sweep = time.time()
         self.user_listeners: list[UserListener] = []
         self.topic_listeners: list[TopicListener] = []
         self.resync_listeners: list[ResyncListener] = []
@@ -58,9 +59,24 @@ class MemoryBus:
                 log = self._logs[user_id] = deque(maxlen=self._log_depth)
             log.append(event)
             events.append(event)
+        self._sweep_logs(now)
         for event in events:
             await _notify(self.user_listeners, event)
         return events
+
+    def _sweep_logs(self, now: float) -> None:
+        """Drop events older than the resume window, so idle users' logs do not pin memory
+        (their seq counters stay: seqs never go back)."""
+        if now - self._last_log_sweep < min(60.0, self._log_age_s):
+            return
+        self._last_log_sweep = now
+        horizon = now - self._log_age_s
+        for user_id in list(self._logs):
+            log = self._logs[user_id]
+            while log and log[0].published_at < horizon:
+                log.popleft()
+            if not log:
+                del self._logs[user_id]
 
     async def publish_topic(self, topic: str, type: str, data: dict[str, Any]) -> None:
         await _notify(self.topic_listeners, TopicEvent(topic, type, data, time.time()))
