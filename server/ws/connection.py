@@ -560,6 +560,19 @@ def hello_frame(hub: Hub, encoding: str) -> dict[str, Any]:
     }
 
 
+_AFTER_CLOSE: set[asyncio.Future] = set()
+
+
+async def _after_close(hub: Hub, conn: Connection, last: bool) -> None:
+    try:
+        if conn.close_code != CloseCode.SESSION_REPLACED:
+            await conn.save_session()  # resumable for the log age from now
+        if last:
+            await hub.user_offline(conn.user_id)
+    except Exception:
+        log.exception("session bookkeeping failed")
+
+
 async def serve_socket(request: web.Request) -> web.StreamResponse:
     """GET /api/gateway/ws: upgrade, say hello, run the state machine until the socket ends."""
     hub = request.app[HUB]
@@ -604,13 +617,12 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
             conn.catcher.cancel()
         if conn.user_id is not None:
             last = hub.detach_user(conn)
-            try:
-                if conn.close_code != CloseCode.SESSION_REPLACED:
-                    await conn.save_session()  # resumable for the log age from now
-                if last:
-                    await hub.user_offline(conn.user_id)
-            except Exception:
-                log.exception("session bookkeeping failed")
+            # Shielded: a handler cancelled as its socket goes away must still save the session
+            # and leave presence, or the user would look online until presence_ttl_s expires.
+            task = asyncio.ensure_future(_after_close(hub, conn, last))
+            _AFTER_CLOSE.add(task)
+            task.add_done_callback(_AFTER_CLOSE.discard)
+            await asyncio.shield(task)
         if conn.closer is not None:
             await asyncio.shield(conn.closer)
     return ws
