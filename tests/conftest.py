@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,24 @@ def redis_url() -> str:
     if not url:
         pytest.skip("NEXGATE_TEST_REDIS_URL is not set: Redis-backed engines are not tested")
     return url
+
+
+async def drop_redis_prefix(url: str, prefix: str) -> None:
+    """Delete every key a test wrote under its own Redis key prefix."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    async for key in client.scan_iter(match=f"{prefix}*", count=500):
+        await client.delete(key)
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own on the test Redis, emptied afterwards."""
+    value = f"test:{uuid.uuid4().hex[:10]}:"
+    yield value
+    await drop_redis_prefix(redis_url, value)
 
 
 def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:

@@ -8,17 +8,10 @@ import os
 import uuid
 
 import pytest
-import redis.asyncio as aioredis
 
 from server.bus.memory import MemoryBus
 from server.bus.redis import RedisBus
-
-
-async def _drop_prefix(url: str, prefix: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    async for key in client.scan_iter(match=f"{prefix}*", count=500):
-        await client.delete(key)
-    await client.aclose()
+from tests.conftest import drop_redis_prefix
 
 
 async def _nodes(url: str):
@@ -34,7 +27,7 @@ async def _nodes(url: str):
     async def cleanup() -> None:
         for node in nodes:
             await node.close()
-        await _drop_prefix(url, prefix)
+        await drop_redis_prefix(url, prefix)
 
     return make, cleanup
 

@@ -3,10 +3,7 @@ NEXGATE_TEST_REDIS_URL): topic events cross the Redis bus to the gateway's socke
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-import redis.asyncio as aioredis
 
 from tests.commerce_support import SERVICE_TOKEN, commerce_fixture  # noqa: F401  (fixture)
 from tests.conftest import make_settings
@@ -18,13 +15,8 @@ from tests.test_commerce_live import (  # noqa: F401  (collected here, on this m
 
 
 @pytest.fixture
-async def prefix(redis_url):
-    value = f"test:commerce:{uuid.uuid4().hex[:10]}:"
-    yield value
-    client = aioredis.Redis.from_url(redis_url)
-    async for key in client.scan_iter(match=f"{value}*", count=500):
-        await client.delete(key)
-    await client.aclose()
+def prefix(redis_prefix):
+    return redis_prefix
 
 
 @pytest.fixture(name="settings")

@@ -9,7 +9,6 @@ import uuid
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 
 from protocol import frames
 from protocol.client import GatewayClient
@@ -21,18 +20,9 @@ from tests.conftest import make_settings
 from tests.gateway_support import Node, connect, free_port, node_env, open_socket, publish
 
 
-async def _drop_prefix(url: str, prefix: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    async for key in client.scan_iter(match=f"{prefix}*", count=500):
-        await client.delete(key)
-    await client.aclose()
-
-
 @pytest.fixture
-async def prefix(redis_url):
-    value = f"test:{uuid.uuid4().hex[:10]}:"
-    yield value
-    await _drop_prefix(redis_url, value)
+def prefix(redis_prefix):
+    return redis_prefix
 
 
 @pytest.fixture

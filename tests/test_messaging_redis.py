@@ -6,11 +6,9 @@ order. Skipped (saying why) without NEXGATE_TEST_REDIS_URL."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 
 from protocol.client import GatewayClient
 from server.app import create_app
@@ -19,18 +17,9 @@ from tests.gateway_support import Node, free_port, node_env
 from tests.messaging_support import collect, gateway, next_of, open_dm, send
 
 
-async def _drop_prefix(url: str, prefix: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    async for key in client.scan_iter(match=f"{prefix}*", count=500):
-        await client.delete(key)
-    await client.aclose()
-
-
 @pytest.fixture
-async def prefix(redis_url):
-    value = f"test:dm:{uuid.uuid4().hex[:10]}:"
-    yield value
-    await _drop_prefix(redis_url, value)
+def prefix(redis_prefix):
+    return redis_prefix
 
 
 # in process, Redis engine ------------------------------------------------------------------------

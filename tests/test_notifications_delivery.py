@@ -16,7 +16,7 @@ from protocol.client import GatewayClient
 from server.domain.notifications import NotificationType
 from server.ids import utcnow
 from server.jobs.worker import Worker
-from tests.conftest import register
+from tests.conftest import drop_redis_prefix, register
 from tests.notifications_support import (  # noqa: F401  (fixtures)
     app_client,
     body_of,
@@ -59,15 +59,10 @@ async def engine_client(request, aiohttp_client, clean_db, tmp_path):
     if request.param == "memory":
         yield await app_client(aiohttp_client, clean_db, tmp_path)
         return
-    import redis.asyncio as aioredis
-
     url = request.getfixturevalue("redis_url")
     prefix = f"test:{uuid.uuid4().hex[:10]}:"
     yield await app_client(aiohttp_client, clean_db, tmp_path, redis={"url": url, "prefix": prefix})
-    redis = aioredis.Redis.from_url(url)
-    async for key in redis.scan_iter(match=f"{prefix}*", count=500):
-        await redis.delete(key)
-    await redis.aclose()
+    await drop_redis_prefix(url, prefix)
 
 
 async def test_every_device_of_the_recipient_gets_the_live_events(engine_client):
