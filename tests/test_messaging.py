@@ -4,10 +4,12 @@ idempotent sends, search, blocks, limits and notifications."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
 
+from server.clock import ManualClock
 from tests.conftest import expect_problem
 from tests.messaging_support import (
     block,
@@ -21,6 +23,7 @@ from tests.messaging_support import (
     send,
     settings_fixture,  # noqa: F401  (fixture)
 )
+from tests.notifications_support import ctx_of
 
 # Conversations --------------------------------------------------------------------------------
 
@@ -314,18 +317,12 @@ async def test_edit_within_the_window_only_by_the_sender(client, alice, bob, cle
         f"/api/messages/{msg['id']}", json={"content": "mine now"}, headers=bob.auth
     )
     await expect_problem(resp, 403)
-    conn = psycopg2.connect(clean_db)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(
-            "UPDATE messages SET created_at = created_at - interval '61 seconds' WHERE id = %s",
-            (msg["id"],),
-        )
-    conn.close()
+    # One minute and a second later, on the clock the rule reads.
+    ctx_of(client).clock = ManualClock(datetime.now(UTC) + timedelta(seconds=61))
     resp = await client.patch(
         f"/api/messages/{msg['id']}", json={"content": "too late"}, headers=alice.auth
     )
-    assert "within 1 minutes" in (await expect_problem(resp, 403))["detail"]
+    assert "within 1 minute of" in (await expect_problem(resp, 403))["detail"]
     assert (await messages(client, bob, cid))["items"][0]["content"] == "hello"
 
 

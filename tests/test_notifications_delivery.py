@@ -8,13 +8,13 @@ import asyncio
 import hashlib
 import hmac
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from protocol.client import GatewayClient
+from server.clock import ManualClock
 from server.domain.notifications import NotificationType
-from server.ids import utcnow
 from server.jobs.worker import Worker
 from tests.conftest import drop_redis_prefix, register
 from tests.notifications_support import (  # noqa: F401  (fixtures)
@@ -203,12 +203,25 @@ async def mail_client(aiohttp_client, clean_db, tmp_path, smtp_server):  # noqa:
     )
 
 
+# A Wednesday noon, far from the default digest slots (daily 08:00, weekly Monday 08:00 UTC):
+# with the clock pinned here, which periods open when is the same on any real date.
+WEDNESDAY_NOON = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def pin_clock(client, at: datetime = WEDNESDAY_NOON) -> ManualClock:
+    clock = ManualClock(at)
+    ctx_of(client).clock = clock
+    return clock
+
+
 async def schedule_periodic_at(client, when) -> list[str]:
-    return await Worker(ctx_of(client), listen=False).schedule_periodic(now=when)
+    ctx_of(client).clock.set(when)
+    return await Worker(ctx_of(client), listen=False).schedule_periodic()
 
 
 async def test_the_daily_digest_reaches_the_inbox_once(mail_client, smtp_server):  # noqa: F811
     client = mail_client
+    clock = pin_clock(client)
     alice = await register(client, "alice")
     bob = await register(client, "bob")
     carol = await register(client, "carol")
@@ -220,7 +233,7 @@ async def test_the_daily_digest_reaches_the_inbox_once(mail_client, smtp_server)
     )
     await client.patch(f"/api/notifications/{read['id']}/read", headers=alice.auth)
 
-    tomorrow = utcnow() + timedelta(days=1)
+    tomorrow = clock.now() + timedelta(days=1)
     scheduled = await schedule_periodic_at(client, tomorrow)
     assert "notifications.digest.daily" in scheduled
     await run_jobs(client)
@@ -248,6 +261,7 @@ async def test_the_daily_digest_reaches_the_inbox_once(mail_client, smtp_server)
 
 async def test_weekly_digest_and_email_off_follow_the_preferences(mail_client, smtp_server):  # noqa: F811
     client = mail_client
+    clock = pin_clock(client)
     alice = await register(client, "alice")
     bob = await register(client, "bob")
     resp = await client.patch(
@@ -267,14 +281,14 @@ async def test_weekly_digest_and_email_off_follow_the_preferences(mail_client, s
     await notify(client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.MENTION_POST)
     await notify(client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.REPOST)
 
-    await schedule_periodic_at(client, utcnow() + timedelta(days=1))
+    await schedule_periodic_at(client, clock.now() + timedelta(days=1))
     await run_jobs(client)
     [daily] = await smtp_server.wait_for(1)
     assert daily["Subject"] == "Your daily Nexgate digest: 1 new notification"
     assert "@bob reposted your post" in body_of(daily)
     assert "liked" not in body_of(daily) and "following" not in body_of(daily)
 
-    await schedule_periodic_at(client, utcnow() + timedelta(days=7))
+    await schedule_periodic_at(client, clock.now() + timedelta(days=6))
     await run_jobs(client)
     weekly = (await smtp_server.wait_for(2))[1]
     assert weekly["Subject"] == "Your weekly Nexgate digest: 2 new notifications"
@@ -400,3 +414,38 @@ async def test_the_notification_center_over_the_socket(client):
     finally:
         await phone.close()
         await laptop.close()
+
+
+async def test_a_day_that_ends_on_the_weekly_slot_sends_both_digests_once(
+    mail_client, smtp_server  # noqa: F811
+):
+    """Sunday 08:30 (a day before the default weekly slot): the next day's schedule opens the
+    daily and the weekly period together; each mails its own categories, once."""
+    client = mail_client
+    clock = pin_clock(client, WEDNESDAY_NOON + timedelta(days=4, hours=-3, minutes=-30))
+    assert clock.now().weekday() == 6 and clock.now().hour == 8
+    alice = await register(client, "alice")
+    bob = await register(client, "bob")
+    resp = await client.patch(
+        "/api/notifications/settings",
+        json={"categories": {"likes": {"email": "weekly"}, "follows": {"email": "off"}}},
+        headers=alice.auth,
+    )
+    assert resp.status == 200
+    await notify(client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.LIKE_POST)
+    await notify(client, recipient_id=alice.id, actor_id=bob.id, type=NotificationType.REPOST)
+
+    scheduled = await schedule_periodic_at(client, clock.now() + timedelta(days=1))
+    assert {"notifications.digest.daily", "notifications.digest.weekly"} <= set(scheduled)
+    await run_jobs(client)
+    mails = await smtp_server.wait_for(2)
+    by_subject = {m["Subject"]: body_of(m) for m in mails}
+    assert "@bob reposted your post" in by_subject[
+        "Your daily Nexgate digest: 1 new notification"
+    ]
+    assert "@bob liked your post" in by_subject["Your weekly Nexgate digest: 1 new notification"]
+
+    await schedule_periodic_at(client, clock.now() + timedelta(days=7))
+    await run_jobs(client)
+    await asyncio.sleep(0.2)
+    assert len(smtp_server.messages) == 2  # nothing mailed twice

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from server.domain.auth_tokens import Principal, new_opaque_token, token_digest
 from server.domain.context import Context
 from server.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from server.ids import new_id, parse_uuid, utcnow
+from server.ids import new_id, parse_uuid
 from server.store import graph as graph_store
 from server.store import users as users_store
 from server.store.db import Queries, Row, UniqueViolation
@@ -71,7 +71,7 @@ async def _start_session(
         user_id=user["id"],
         family_id=family,
         token_hash=token_digest(refresh),
-        expires_at=utcnow() + timedelta(seconds=ctx.settings.auth.refresh_token_ttl_s),
+        expires_at=ctx.clock.now() + timedelta(seconds=ctx.settings.auth.refresh_token_ttl_s),
     )
     access = ctx.signer.issue(user["id"], user["username"], user["roles"])
     return Session(user, access, refresh, ctx.signer.access_ttl_s, family)
@@ -132,7 +132,7 @@ async def refresh(ctx: Context, refresh_token: str | None) -> Session:
             reused = True
         else:
             reused = False
-            if token["expires_at"] <= utcnow():
+            if token["expires_at"] <= ctx.clock.now():
                 raise Unauthorized("The refresh token has expired.")
             user = await users_store.get_by_id(tx, token["user_id"])
             if user is None:
@@ -168,7 +168,7 @@ async def forgot_password(ctx: Context, *, email: str, ip: str) -> None:
             id=new_id(),
             user_id=user["id"],
             token_hash=token_digest(token),
-            expires_at=utcnow() + timedelta(seconds=ctx.settings.auth.password_reset_ttl_s),
+            expires_at=ctx.clock.now() + timedelta(seconds=ctx.settings.auth.password_reset_ttl_s),
         )
         link = f"{ctx.settings.server.public_url}/reset-password?token={token}"
         text = (
@@ -190,7 +190,9 @@ async def send_email_after_commit(ctx: Context, tx: Any, to: str, subject: str, 
 async def reset_password(ctx: Context, *, token: str, new_password: str) -> None:
     password_hash = await ctx.passwords.hash(new_password)
     async with ctx.db.transaction() as tx:
-        user_id = await users_store.consume_password_reset(tx, token_digest(token))
+        user_id = await users_store.consume_password_reset(
+            tx, token_digest(token), ctx.clock.now()
+        )
         if user_id is None:
             raise ValidationFailed.field("token", "is invalid, expired or already used")
         await users_store.set_password(tx, user_id, password_hash)

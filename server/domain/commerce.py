@@ -32,7 +32,6 @@ from server.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from server.ids import utcnow
 from server.pagination import decode_cursor, decode_id_cursor, page
 from server.store import commerce as store
 from server.store.db import Row, Transaction, UniqueViolation
@@ -427,7 +426,7 @@ async def delete_entity(
 ) -> dict[str, Any]:
     """Idempotent delete at `version` (default: now). A stored row newer than the delete wins;
     deleting what is absent records the tombstone anyway (the create may still be in flight)."""
-    version = version or utcnow()
+    version = version or ctx.clock.now()
 
     async def work(tx: Transaction) -> dict[str, Any]:
         await store.lock_entity(tx, kind, entity_id)
@@ -458,7 +457,7 @@ async def set_participation(
 ) -> dict[str, Any]:
     """A user joins (`joined`) or leaves a group. Idempotent and versioned per (group, user):
     a late older join cannot undo a newer leave."""
-    version = version or utcnow()
+    version = version or ctx.clock.now()
 
     async def work(tx: Transaction) -> dict[str, Any]:
         await store.lock_entity(tx, "group", group_id)
@@ -491,7 +490,7 @@ async def set_participation(
             outcome = "joined" if joined else "left"
             await store.recount_participants(tx, group_id)
             await _publish_group(ctx, tx, group_id)
-        card = cards.group_card(await store.get_group(tx, group_id), utcnow())
+        card = cards.group_card(await store.get_group(tx, group_id), ctx.clock.now())
         return _outcome("participant", group_id, outcome, version, user_id=user_id, group=card)
 
     return await _in_tx(ctx, work)
@@ -505,7 +504,7 @@ async def _publish_group(ctx: Context, tx: Transaction, group_id: uuid.UUID) -> 
         row = await store.get_group(ctx.db, group_id)
         if row is not None:
             await ctx.bus.publish_topic(
-                f"group:{group_id}", GROUP_UPDATED, cards.group_card(row, utcnow())
+                f"group:{group_id}", GROUP_UPDATED, cards.group_card(row, ctx.clock.now())
             )
 
     tx.after_commit(publish)
@@ -626,7 +625,7 @@ async def search_events(
         include_past=include_past,
     )
     rows, next_cursor = page(rows, limit, key)
-    now = utcnow()
+    now = ctx.clock.now()
     return {"items": [cards.event_card(row, now) for row in rows], "next_cursor": next_cursor}
 
 
@@ -652,7 +651,7 @@ async def list_groups(
     )
     rows, next_cursor = page(rows, limit, lambda row: str(row["id"]))
     joined = await store.has_joined(ctx.db, [row["id"] for row in rows], viewer.user_id)
-    now = utcnow()
+    now = ctx.clock.now()
     return {
         "items": [cards.group_card(row, now, viewer_joined=row["id"] in joined) for row in rows],
         "next_cursor": next_cursor,
@@ -702,7 +701,7 @@ async def get_event_view(ctx: Context, viewer: Principal, event_id: uuid.UUID) -
     row = await store.get_event(ctx.db, event_id, viewer.user_id)
     if row is None:
         raise NotFound("No such event.")
-    return _view(row, cards.event_card(row, utcnow()))
+    return _view(row, cards.event_card(row, ctx.clock.now()))
 
 
 async def get_group_view(ctx: Context, viewer: Principal, group_id: uuid.UUID) -> dict:
@@ -710,7 +709,7 @@ async def get_group_view(ctx: Context, viewer: Principal, group_id: uuid.UUID) -
     if row is None:
         raise NotFound("No such buy-together group.")
     joined = group_id in await store.has_joined(ctx.db, [group_id], viewer.user_id)
-    view = _view(row, cards.group_card(row, utcnow(), viewer_joined=joined))
+    view = _view(row, cards.group_card(row, ctx.clock.now(), viewer_joined=joined))
     view["status"] = view["card"]["status"]
     return view
 
@@ -783,7 +782,7 @@ async def group_cards(
     ctx: Context, group_ids: list[uuid.UUID], viewer: uuid.UUID | None = None
 ) -> dict[uuid.UUID, dict[str, Any]]:
     rows = await store.get_groups(ctx.db, group_ids, viewer)
-    now = utcnow()
+    now = ctx.clock.now()
     return {gid: cards.group_card(row, now) for gid, row in rows.items()}
 
 
@@ -791,7 +790,7 @@ async def event_cards(
     ctx: Context, event_ids: list[uuid.UUID], viewer: uuid.UUID | None = None
 ) -> dict[uuid.UUID, dict[str, Any]]:
     rows = await store.get_events(ctx.db, event_ids, viewer)
-    now = utcnow()
+    now = ctx.clock.now()
     return {eid: cards.event_card(row, now) for eid, row in rows.items()}
 
 

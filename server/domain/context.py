@@ -9,6 +9,7 @@ from typing import Any
 
 from server.bus.base import Bus
 from server.bus.ratelimit import RateLimiter, enforce
+from server.clock import SYSTEM_CLOCK, Clock
 from server.config import RateLimit, Settings
 from server.domain.auth_tokens import Passwords, TokenSigner
 from server.mail import Mailer
@@ -24,6 +25,8 @@ class Context:
     mailer: Mailer
     signer: TokenSigner
     passwords: Passwords
+    # The one source of "now" for business rules (server/clock.py); tests pin it.
+    clock: Clock = SYSTEM_CLOCK
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def limit(self, key: str, limit: RateLimit, what: str) -> None:

@@ -16,7 +16,6 @@ import logging
 
 from server.domain import commerce
 from server.domain.context import Context
-from server.ids import utcnow
 from server.store import commerce as store
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ class GroupExpiryTimer:
         nxt = await commerce.next_group_expiry(self.ctx)
         if nxt is None:
             return self.max_sleep_s
-        delay = (nxt - utcnow()).total_seconds()
+        delay = (nxt - self.ctx.clock.now()).total_seconds()
         return min(self.max_sleep_s, max(MIN_SLEEP_S, delay))
 
     async def _run(self) -> None:

@@ -31,7 +31,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -601,7 +601,7 @@ async def set_muted(
 ) -> dict[str, Any]:
     """Mute (optionally for `duration_s`) or unmute. Messages of a muted conversation are still
     delivered live, but cause no notification and no push."""
-    until = datetime.now(UTC) + timedelta(seconds=duration_s) if muted and duration_s else None
+    until = ctx.clock.now() + timedelta(seconds=duration_s) if muted and duration_s else None
     async with ctx.db.transaction() as tx:
         await _context(ctx, tx, actor, conversation_id)
         row = await store.set_mute(tx, conversation_id, actor.user_id, muted, until)
@@ -1081,10 +1081,14 @@ async def edit_message(
             if row["is_forwarded"]:
                 raise ValidationFailed.field("message_id", "a forwarded message cannot be edited")
             window = ctx.settings.messaging.edit_window_s
-            age = (datetime.now(UTC) - row["created_at"]).total_seconds()
+            age = (ctx.clock.now() - row["created_at"]).total_seconds()
             if age > window:
                 minutes = window // 60
-                limit = f"{minutes} minutes" if window % 60 == 0 else f"{window} seconds"
+                limit = (
+                    f"{minutes} minute{'s' if minutes != 1 else ''}"
+                    if window % 60 == 0
+                    else f"{window} seconds"
+                )
                 raise Forbidden(f"A message can only be edited within {limit} of sending it.")
             if text == row["content"]:
                 return message_view(

@@ -175,6 +175,7 @@ async def notify(
     push = channels.push and not await ctx.bus.online_users([recipient_id])
     payload = _jsonable(data or {})
     row = None
+    now = ctx.clock.now()
     for _ in range(3):
         await store.close_expired_batch(
             tx,
@@ -183,6 +184,7 @@ async def notify(
             entity_type=entity_type,
             entity_id=entity_id,
             window_s=BATCH_WINDOW_S,
+            now=now,
         )
         row = await store.upsert_batch(
             tx,
@@ -196,6 +198,7 @@ async def notify(
             visible=channels.in_app,
             window_s=BATCH_WINDOW_S,
             max_actors=MAX_ACTORS,
+            now=now,
         )
         if row is not None:
             break
@@ -207,7 +210,9 @@ async def notify(
     )
     row["content"] = content
     delta = 1 if row["inserted"] and row["visible"] else 0
-    unread = await store.set_content_and_count(tx, row["id"], content, recipient_id, delta)
+    unread = await store.set_content_and_count(
+        tx, row["id"], content, recipient_id, delta, now
+    )
     result = view(row)
 
     if row["visible"]:

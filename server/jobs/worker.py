@@ -25,7 +25,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiopg
@@ -256,7 +256,7 @@ class Worker:
         """Enqueue each periodic job once for its current period (idempotent across workers)."""
         from server.jobs.queue import enqueue
 
-        now = now or datetime.now(UTC)
+        now = now or self.ctx.clock.now()
         scheduled = []
         for periodic in list(PERIODIC):
             start = periodic.period_start(now, self.ctx.settings)

@@ -197,11 +197,12 @@ async def purge_finished(q: Queries, done_age_s: float, dead_age_s: float) -> in
              LIMIT 5000)""",
         {"done": done_age_s, "dead": dead_age_s},
     )
-    await q.execute(
-        "DELETE FROM periodic_runs WHERE period_start < now() - make_interval(secs => %s)",
-        (max(dead_age_s, 60 * 86400),),
-    )
     return count
+
+
+async def purge_periodic_runs(q: Queries, before: datetime) -> None:
+    """Forget which periods were scheduled before `before` (periods are on the rule clock)."""
+    await q.execute("DELETE FROM periodic_runs WHERE period_start < %s", (before,))
 
 
 async def queue_depths(q: Queries) -> dict[str, int]:

@@ -51,14 +51,15 @@ async def close_expired_batch(
     entity_type: str,
     entity_id: uuid.UUID,
     window_s: float,
+    now: datetime,
 ) -> None:
     """Close the open batch of this key if its window (from its first event) has passed."""
     await q.execute(
         """UPDATE notifications SET batch_open = false
            WHERE recipient_id = %(r)s AND type = %(t)s AND entity_type = %(et)s
              AND entity_id = %(e)s AND batch_open
-             AND created_at <= now() - make_interval(secs => %(w)s)""",
-        {"r": recipient, "t": type, "et": entity_type, "e": entity_id, "w": window_s},
+             AND created_at <= %(now)s - make_interval(secs => %(w)s)""",
+        {"r": recipient, "t": type, "et": entity_type, "e": entity_id, "w": window_s, "now": now},
     )
 
 
@@ -75,6 +76,7 @@ async def upsert_batch(
     visible: bool,
     window_s: float,
     max_actors: int,
+    now: datetime,
 ) -> Row | None:
     """Insert a notification, or fold this event into the open batch of the same key: the actor
     moves to the front of the (capped) actor list, counts grow, data merges, latest_at moves.
@@ -87,11 +89,12 @@ async def upsert_batch(
         f"""WITH up AS (
               INSERT INTO notifications AS n
                 (id, recipient_id, type, entity_type, entity_id, actor_id, actor_ids,
-                 actor_count, event_count, data, visible)
+                 actor_count, event_count, data, visible, created_at, latest_at)
               VALUES (%(id)s, %(r)s, %(t)s, %(et)s, %(e)s, %(a)s,
                       CASE WHEN %(a)s::uuid IS NULL THEN '{{}}'::uuid[]
                            ELSE ARRAY[%(a)s::uuid] END,
-                      CASE WHEN %(a)s::uuid IS NULL THEN 0 ELSE 1 END, 1, %(data)s, %(visible)s)
+                      CASE WHEN %(a)s::uuid IS NULL THEN 0 ELSE 1 END, 1, %(data)s, %(visible)s,
+                      %(now)s, %(now)s)
               ON CONFLICT (recipient_id, type, entity_type, entity_id) WHERE batch_open
               DO UPDATE SET
                 actor_id = coalesce(EXCLUDED.actor_id, n.actor_id),
@@ -103,8 +106,8 @@ async def upsert_batch(
                    THEN 0 ELSE 1 END,
                 event_count = n.event_count + 1,
                 data = n.data || EXCLUDED.data,
-                latest_at = greatest(n.latest_at, now())
-              WHERE n.created_at > now() - make_interval(secs => %(w)s)
+                latest_at = greatest(n.latest_at, %(now)s)
+              WHERE n.created_at > %(now)s - make_interval(secs => %(w)s)
               RETURNING {COLUMNS}, (xmax = 0) AS inserted
             )
             SELECT up.*, {ACTOR_PROFILES.format(alias="up")} AS actors FROM up""",
@@ -119,22 +122,29 @@ async def upsert_batch(
             "visible": visible,
             "w": window_s,
             "cap": max_actors,
+            "now": now,
         },
     )
 
 
 async def set_content_and_count(
-    q: Queries, notification_id: uuid.UUID, content: str, recipient: uuid.UUID, delta: int
+    q: Queries,
+    notification_id: uuid.UUID,
+    content: str,
+    recipient: uuid.UUID,
+    delta: int,
+    now: datetime,
 ) -> int:
     """Store the rendered text and move the recipient's unread counter; returns the counter."""
     return await q.fetchval(
         """WITH c AS (UPDATE notifications SET content = %(content)s WHERE id = %(id)s)
            INSERT INTO notification_counters AS nc (user_id, unread, last_notified_at)
-           VALUES (%(r)s, greatest(%(d)s, 0), now())
+           VALUES (%(r)s, greatest(%(d)s, 0), %(now)s)
            ON CONFLICT (user_id) DO UPDATE
-             SET unread = greatest(nc.unread + %(d)s, 0), last_notified_at = now()
+             SET unread = greatest(nc.unread + %(d)s, 0),
+                 last_notified_at = greatest(nc.last_notified_at, %(now)s)
            RETURNING unread""",
-        {"id": notification_id, "content": content, "r": recipient, "d": delta},
+        {"id": notification_id, "content": content, "r": recipient, "d": delta, "now": now},
     )
 
 

@@ -192,11 +192,13 @@ async def insert_password_reset(
     )
 
 
-async def consume_password_reset(q: Queries, token_hash: bytes) -> uuid.UUID | None:
-    """Mark an unexpired, unused reset token used; return its user, or None."""
+async def consume_password_reset(
+    q: Queries, token_hash: bytes, now: datetime
+) -> uuid.UUID | None:
+    """Mark a reset token unexpired at `now` and unused as used; return its user, or None."""
     return await q.fetchval(
-        """UPDATE password_resets SET used_at = now()
-           WHERE token_hash = %s AND used_at IS NULL AND expires_at > now()
+        """UPDATE password_resets SET used_at = %(now)s
+           WHERE token_hash = %(h)s AND used_at IS NULL AND expires_at > %(now)s
            RETURNING user_id""",
-        (token_hash,),
+        {"h": token_hash, "now": now},
     )
