@@ -273,7 +273,7 @@ def main() -> None:
     if not base:
         from server.store.embedded import start_embedded
 
-        base = start_embedded(Path("/tmp/nexgate-test-pg"))
+        base = start_embedded(Path(__file__).resolve().parent.parent / "var" / "loadtest-pg")
     name = f"nexgate_bench_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(_with_db(base, "postgres"))
     admin.autocommit = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -33,6 +33,7 @@ class ServerSettings(_Section):
     max_body_bytes: int = 1_048_576
     public_url: str = "http://127.0.0.1:8080"
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
     data_dir: str = "var"
 
 
@@ -138,6 +139,13 @@ class MessagingSettings(_Section):
     max_message_chars: int = 4000
 
 
+class EventSettings(_Section):
+    # An outbox row older than this was not published by its node (it died, or its bus was
+    # down): any node's sweeper republishes it. Above the sink's own retry budget (~2 s).
+    republish_after_s: float = 10
+    sweep_interval_s: float = 2
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -150,6 +158,7 @@ class Settings(_Section):
     push: PushSettings = PushSettings()
     commerce: CommerceSettings = CommerceSettings()
     messaging: MessagingSettings = MessagingSettings()
+    events: EventSettings = EventSettings()
 
     @property
     def data_path(self) -> Path:

@@ -8,19 +8,19 @@ re-ingested through the same domain actions the commerce services use, with fres
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from server.config import Settings
-from server.domain import commerce, graph
+from server.domain import graph
 from server.domain.auth_tokens import Principal
+from server.domain.commerce import commands, ingest
 from server.domain.context import Context
 from server.ids import new_id, utcnow
-from server.store import commerce as commerce_store
 from server.store import users as users_store
+from server.store.commerce import reads as commerce_store
 
 DEMO_PASSWORD = "demo-pass-123"
 _NS = uuid.UUID("6f1c3a52-9d0e-4c55-8a3b-2f6a9b1d7e10")
@@ -108,10 +108,10 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
         "leos_kicks": ("Leo's Kicks", "leo", "Sneakers, limited drops and streetwear."),
     }
     for handle, (name, owner, description) in shops.items():
-        await commerce.upsert_shop(
+        await ingest.upsert_shop(
             ctx,
             demo_id(f"shop:{handle}"),
-            commerce.ShopIn(
+            commands.ShopIn(
                 handle=handle,
                 name=name,
                 owner_id=users[owner],
@@ -131,10 +131,10 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
         "hoodie": ("leos_kicks", "Heavyweight Hoodie", "75.00", "Organic cotton."),
     }
     for key, (shop, name, price, description) in products.items():
-        await commerce.upsert_product(
+        await ingest.upsert_product(
             ctx,
             demo_id(f"product:{key}"),
-            commerce.ProductIn(
+            commands.ProductIn(
                 shop_id=demo_id(f"shop:{shop}"),
                 name=name,
                 description=description,
@@ -154,10 +154,10 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
         ("camera", 6, "224.84", "1499.00", "0", "150.00"),
     ]
     for product, months, monthly, total, rate, *down in plans:
-        await commerce.upsert_plan(
+        await ingest.upsert_plan(
             ctx,
             demo_id(f"plan:{product}:{months}"),
-            commerce.PlanIn(
+            commands.PlanIn(
                 product_id=demo_id(f"product:{product}"),
                 duration_months=months,
                 monthly_amount=Decimal(monthly),
@@ -195,10 +195,10 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
     ]
     for key, product, creator, target, spots, expires_in, members in groups:
         group_id = demo_id(f"group:{key}")
-        await commerce.upsert_group(
+        await ingest.upsert_group(
             ctx,
             group_id,
-            commerce.GroupIn(
+            commands.GroupIn(
                 product_id=demo_id(f"product:{product}"),
                 creator_id=users[creator],
                 target_price=Decimal(target),
@@ -209,7 +209,7 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
             ),
         )
         for member in members:
-            await commerce.set_participation(ctx, group_id, users[member], joined=True, version=v)
+            await ingest.set_participation(ctx, group_id, users[member], joined=True, version=v)
 
     events = [
         (
@@ -280,10 +280,10 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
     ]
     for key, title, starts_in, hours, tickets, low, high, venue, address, zone, who in events:
         start = (now + starts_in).replace(minute=0, second=0, microsecond=0)
-        await commerce.upsert_event(
+        await ingest.upsert_event(
             ctx,
             demo_id(f"event:{key}"),
-            commerce.EventIn(
+            commands.EventIn(
                 title=title,
                 description=f"{title}. Bring a friend.",
                 image_url=_img(f"event-{key}"),
@@ -317,29 +317,7 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
 
 async def run_seed_demo(settings: Settings) -> dict[str, Any]:
     """Open the configured (or embedded) database and seed it: what `nexgate seed-demo` runs."""
-    from server.app import make_bus, resolve_database_url, resolve_jwt_secret
-    from server.bus.ratelimit import MemoryRateLimiter, RedisRateLimiter
-    from server.domain.auth_tokens import Passwords, TokenSigner
-    from server.mail import make_mailer
-    from server.store.db import Database
-    from server.store.migrate import apply_migrations
+    from server.bootstrap import context
 
-    dsn = await resolve_database_url(settings)
-    await asyncio.to_thread(apply_migrations, dsn)
-    db = await Database.connect(dsn, minsize=1, maxsize=4)
-    bus = await make_bus(settings)
-    await bus.start()
-    try:
-        ctx = Context(
-            settings=settings,
-            db=db,
-            bus=bus,
-            limiter=RedisRateLimiter(bus.redis) if settings.redis.url else MemoryRateLimiter(),
-            mailer=make_mailer(settings.smtp),
-            signer=TokenSigner(resolve_jwt_secret(settings), settings.auth.access_token_ttl_s),
-            passwords=Passwords(settings.auth.argon2_time_cost, settings.auth.argon2_memory_kib),
-        )
+    async with context(settings, migrate=True, sweep_outbox=False) as ctx:
         return await seed_demo(ctx)
-    finally:
-        await bus.close()
-        await db.close()

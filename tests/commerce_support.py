@@ -1,5 +1,5 @@
-"""Fixtures and helpers of the commerce tests: an app with a service token and a small client
-for the ingest API that fills sensible defaults."""
+"""Helpers of the commerce tests: the settings of an app with a service token and a small client
+for the ingest API that fills sensible defaults (the `commerce` fixture serves it)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from server.ids import new_id
-from tests.conftest import make_settings
 
 SERVICE_TOKEN = "svc-test-token-0123456789"
 SERVICE = {"X-Service-Token": SERVICE_TOKEN}
 BASE = "/api/internal/commerce"
-
-
-@pytest.fixture(name="settings")
-def settings_fixture(clean_db, tmp_path):
-    """Overrides conftest's `settings`: the commerce ingest API is enabled."""
-    return make_settings(clean_db, tmp_path, commerce={"service_token": SERVICE_TOKEN})
+# The commerce ingest API enabled: pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
+COMMERCE_SETTINGS = {"commerce": {"service_token": SERVICE_TOKEN}}
 
 
 def iso(value: datetime) -> str:
@@ -137,11 +130,6 @@ class Commerce:
         }
         await self.put(f"/events/{event_id}", body)
         return event_id
-
-
-@pytest.fixture(name="commerce")
-def commerce_fixture(client) -> Commerce:
-    return Commerce(client)
 
 
 def random_id() -> str:

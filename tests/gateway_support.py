@@ -106,14 +106,6 @@ async def publish_topic(client: TestClient, topic: str, type: str, data: dict) -
 # Real server processes (cross-node tests) -------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Node:
     """`python -m server serve` in its own process."""
 

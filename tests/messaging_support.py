@@ -1,5 +1,6 @@
-"""Helpers of the messaging tests: an app with commerce ingest enabled and roomy limits, small
-HTTP helpers, and gateway clients (the reference client) connected to the test server."""
+"""Helpers of the messaging tests: the settings of an app with commerce ingest enabled and roomy
+limits, small HTTP helpers, and gateway clients (the reference client) connected to the test
+server."""
 
 from __future__ import annotations
 
@@ -8,32 +9,20 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from protocol.client import GatewayClient, GatewayEvent
 from tests.commerce_support import SERVICE_TOKEN, Commerce
-from tests.conftest import User, make_settings
+from tests.helpers import User
 
 __all__ = ["SERVICE_TOKEN", "Commerce"]
 
-
-@pytest.fixture
-def overrides() -> dict[str, dict[str, Any]]:
-    """Per-test settings overrides (parametrize this fixture to change them)."""
-    return {}
-
-
-@pytest.fixture(name="settings")
-def settings_fixture(clean_db, tmp_path, overrides):
-    """Overrides conftest's `settings`: commerce ingest on, limits a test does not hit."""
-    sections: dict[str, dict[str, Any]] = {
-        "commerce": {"service_token": SERVICE_TOKEN},
-        "rate_limits": {"message": "10000/3600", "api": "100000/3600"},
-        "gateway": {"frame_budget": 100000},
-    }
-    for section, values in overrides.items():
-        sections.setdefault(section, {}).update(values)
-    return make_settings(clean_db, tmp_path, **sections)
+# Commerce ingest on, limits a test does not hit:
+# pytestmark = pytest.mark.app_settings(**MESSAGING_SETTINGS); a test changes more with
+# @pytest.mark.parametrize("overrides", [{section: {...}}]).
+MESSAGING_SETTINGS: dict[str, dict[str, Any]] = {
+    "commerce": {"service_token": SERVICE_TOKEN},
+    "rate_limits": {"message": "10000/3600", "api": "100000/3600"},
+    "gateway": {"frame_budget": 100000},
+}
 
 
 async def open_dm(client, a: User, b: User) -> str:

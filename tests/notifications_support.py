@@ -1,19 +1,16 @@
 """Helpers for the notification and job tests: an app whose jobs the test runs on demand, bus
-listeners, direct notify() calls inside real transactions, local SMTP and webhook servers."""
+listeners, direct notify() calls inside real transactions, received emails (the local SMTP and
+push relay servers are the `smtp_server` and `relay` fixtures)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
 
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.app_keys import CONTEXT
@@ -22,7 +19,7 @@ from server.domain import notifications
 from server.domain.context import Context
 from server.ids import new_id
 from server.jobs.worker import Worker
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 
 def ctx_of(client: TestClient) -> Context:
@@ -121,118 +118,9 @@ async def unread(client: TestClient, user) -> int:
     return (await resp.json())["unread_count"]
 
 
-# -- a local SMTP server (aiosmtpd) --------------------------------------------------------
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.arrived = asyncio.Event()
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        msg["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        self.messages.append(msg)
-        self.arrived.set()
-        return "250 OK"
-
-
-@dataclass
-class SmtpServer:
-    host: str
-    port: int
-    inbox: _Inbox
-
-    @property
-    def messages(self) -> list[Message]:
-        return self.inbox.messages
-
-    async def wait_for(self, count: int, timeout_s: float = 10) -> list[Message]:
-        async with asyncio.timeout(timeout_s):
-            while len(self.messages) < count:
-                self.inbox.arrived.clear()
-                await self.inbox.arrived.wait()
-        return self.messages
-
-
 def body_of(msg: Message) -> str:
     """The text/plain body of a received email."""
     return msg.get_body(preferencelist=("plain",)).get_content()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    from aiosmtpd.controller import Controller
-
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield SmtpServer("127.0.0.1", port, inbox)
-    controller.stop()
-
-
-# -- a local push relay (aiohttp test server) ------------------------------------------------
-
-
-@dataclass
-class Relay:
-    server: TestServer
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    raw: list[bytes] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # answers to give, in order (then 200)
-    hang_first: bool = False
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    @property
-    def url(self) -> str:
-        return str(self.server.make_url("/push"))
-
-    async def wait_for(self, count: int, timeout_s: float = 15) -> list[dict[str, Any]]:
-        async with asyncio.timeout(timeout_s):
-            while len(self.requests) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-        return self.requests
-
-
-@pytest.fixture
-async def relay():
-    state: dict[str, Relay] = {}
-
-    async def push(request: web.Request) -> web.Response:
-        r = state["relay"]
-        body = await request.read()
-        r.raw.append(body)
-        r.requests.append(await request.json())
-        r.headers.append(dict(request.headers))
-        r.in_flight += 1
-        r.max_in_flight = max(r.max_in_flight, r.in_flight)
-        r.arrived.set()
-        try:
-            if r.hang_first and len(r.requests) == 1:
-                await asyncio.sleep(3600)
-            status = r.statuses.pop(0) if r.statuses else 200
-            return web.json_response({"ok": status < 300}, status=status)
-        finally:
-            r.in_flight -= 1
-
-    app = web.Application()
-    app.router.add_post("/push", push)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state["relay"] = Relay(server)
-    yield state["relay"]
-    await server.close()
 
 
 async def wait_until(predicate: Any, timeout_s: float = 5, interval_s: float = 0.02) -> Any:

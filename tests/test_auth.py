@@ -8,8 +8,8 @@ import jwt
 import pytest
 
 from server.app import create_app
-from tests.conftest import expect_problem, make_settings, register
-from tests.notifications_support import body_of, smtp_server  # noqa: F401  (fixture)
+from tests.helpers import expect_problem, make_settings, register
+from tests.notifications_support import body_of
 
 COOKIE = "nexgate_refresh"
 
@@ -217,7 +217,7 @@ async def test_reset_link_arrives_by_smtp_when_configured(
     aiohttp_client,
     clean_db,
     tmp_path,
-    smtp_server,  # noqa: F811  (fixture)
+    smtp_server,
 ):
     settings = make_settings(
         clean_db, tmp_path, smtp={"host": smtp_server.host, "port": smtp_server.port}

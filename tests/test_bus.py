@@ -1,17 +1,19 @@
-"""The Bus contract, run against both engines: per-user sequences, the resume log, fan-out,
+"""The Bus contract (server/bus/base.py: Broker, UserLog, Presence, SessionStore), run against
+both engines through one parametrised fixture: per-user sequences, the resume log, fan-out,
 presence (multi-device, multi-node) and session records."""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import inspect
 import uuid
 
 import pytest
 
+from server.bus.base import Broker, Bus, Presence, SessionStore, UserLog
 from server.bus.memory import MemoryBus
 from server.bus.redis import RedisBus
-from tests.conftest import drop_redis_prefix
+from tests.helpers import drop_redis_prefix
 
 
 async def _nodes(url: str):
@@ -40,21 +42,52 @@ async def redis_nodes(redis_url):
     await cleanup()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_bus(request):
-    if request.param == "memory":
+@pytest.fixture
+async def make_bus(bus_engine, request):
+    """Factory of buses of one engine: every contract test runs once per engine."""
+    if bus_engine == "memory":
 
         async def make_memory(**kwargs):
             return MemoryBus(**kwargs)
 
         yield make_memory
         return
-    url = os.environ.get("NEXGATE_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("NEXGATE_TEST_REDIS_URL is not set: Redis-backed engines are not tested")
-    make, cleanup = await _nodes(url)
+    make, cleanup = await _nodes(request.getfixturevalue("redis_url"))
     yield make
     await cleanup()
+
+
+def _members(protocol: type) -> dict[str, inspect.Signature | None]:
+    """The methods (with signatures) and attributes a protocol declares, its bases' included."""
+    members: dict[str, inspect.Signature | None] = {}
+    for cls in reversed(protocol.__mro__):
+        if cls in (Broker, UserLog, Presence, SessionStore, Bus):
+            members.update(dict.fromkeys(inspect.get_annotations(cls)))
+            members.update(
+                {
+                    name: inspect.signature(value)
+                    for name, value in vars(cls).items()
+                    if inspect.iscoroutinefunction(value) and not name.startswith("_")
+                }
+            )
+    return members
+
+
+@pytest.mark.parametrize("protocol", [Broker, UserLog, Presence, SessionStore, Bus])
+async def test_both_engines_implement_each_protocol_with_the_same_signatures(protocol):
+    engines = [MemoryBus(), RedisBus("redis://127.0.0.1:1/0")]  # never connected
+    try:
+        for engine in engines:
+            for name, signature in _members(protocol).items():
+                member = getattr(engine, name, None)
+                assert member is not None, f"{type(engine).__name__} lacks {name}"
+                if signature is not None:
+                    assert inspect.iscoroutinefunction(member), name
+                    assert list(inspect.signature(member).parameters) == [
+                        p for p in signature.parameters if p != "self"
+                    ], f"{type(engine).__name__}.{name}{inspect.signature(member)}"
+    finally:
+        await engines[1].close()
 
 
 async def test_each_user_has_a_gapless_sequence(make_bus):
@@ -67,6 +100,23 @@ async def test_each_user_has_a_gapless_sequence(make_bus):
     assert await bus.last_seq(a) == 2 and await bus.last_seq(b) == 1
     assert await bus.last_seq(uuid.uuid4()) == 0
     assert await bus.last_seqs([a, b]) == {a: 2, b: 1}
+
+
+async def test_a_publish_logs_each_distinct_user_once(make_bus):
+    bus = await make_bus()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    assert await bus.publish_user([], "t.none", {}) == []
+    events = await bus.publish_user([a, b, a], "t.dup", {})
+    assert [(e.user_id, e.seq) for e in events] == [(a, 1), (b, 1)]
+    assert [e.seq for e in await bus.events_after(a, 0)] == [1]
+
+
+async def test_concurrent_publishes_get_distinct_consecutive_seqs(make_bus):
+    bus = await make_bus()
+    user = uuid.uuid4()
+    results = await asyncio.gather(*(bus.publish_user([user], "t.n", {"i": i}) for i in range(50)))
+    assert sorted(events[0].seq for events in results) == list(range(1, 51))
+    assert [e.seq for e in await bus.events_after(user, 0)] == list(range(1, 51))
 
 
 async def test_events_after_replays_in_order(make_bus):
@@ -189,6 +239,16 @@ async def test_presence_across_nodes(redis_nodes):
     assert await a.online_users([user]) == {user}
     assert await b.presence_leave(user) is True
     assert await a.online_users([user]) == set()
+
+
+async def test_concurrent_first_joins_on_two_nodes_announce_once(redis_nodes):
+    a, b = await redis_nodes(), await redis_nodes()
+    for _ in range(10):
+        user = uuid.uuid4()
+        joined = await asyncio.gather(a.presence_join(user), b.presence_join(user))
+        assert sorted(joined) == [False, True]
+        left = await asyncio.gather(a.presence_leave(user), b.presence_leave(user))
+        assert sorted(left) == [False, True]
 
 
 async def test_a_crashed_nodes_presence_expires(redis_nodes):

@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from server.capabilities import load_jobs
 from server.clock import ManualClock
 from server.config import load_settings
-from server.jobs import catalog  # noqa: F401  (registers the periodic jobs)
 from server.jobs.registry import PERIODIC, Periodic
 
+load_jobs()
 SETTINGS = load_settings(env={})
 DAILY = next(p for p in PERIODIC if p.name == "notifications.digest.daily")
 WEEKLY = next(p for p in PERIODIC if p.name == "notifications.digest.weekly")

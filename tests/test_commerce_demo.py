@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from server.app_keys import CONTEXT
 from server.demo import DEMO_PASSWORD, seed_demo
-from tests.commerce_support import settings_fixture  # noqa: F401  (fixture)
+from tests.commerce_support import COMMERCE_SETTINGS
+
+pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,16 +11,17 @@ import pytest
 
 from server.app import create_app
 from server.ids import new_id
-from tests.commerce_support import (  # noqa: F401  (fixtures)
+from tests.commerce_support import (
     BASE,
+    COMMERCE_SETTINGS,
     SERVICE,
-    commerce_fixture,
     iso,
     now,
     random_id,
-    settings_fixture,
 )
-from tests.conftest import expect_problem, make_settings
+from tests.helpers import expect_problem, make_settings
+
+pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
 
 SHOP_BODY = {"handle": "acme", "name": "Acme", "updated_at": "2024-01-01T00:00:00Z"}
 

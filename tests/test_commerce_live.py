@@ -1,6 +1,7 @@
 """Live buy-together cards: `group.updated` on topic `group:<id>` through the gateway when
 people join or leave, when the commerce service changes the group, and when it expires with
-no traffic at all."""
+no traffic at all. The tests using `bus_engine` run on both bus engines (on Redis, topic events
+cross the Redis bus to the gateway's sockets; skipped without NEXGATE_TEST_REDIS_URL)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ import asyncio
 import time
 from datetime import timedelta
 
+import pytest
+
 from protocol import frames
 from protocol.constants import Op
 from server.app_keys import CONTEXT
 from server.bus.base import TopicEvent
-from server.domain import commerce as commerce_domain
+from server.domain.commerce import live as commerce_live
 from server.ids import new_id
-from tests.commerce_support import (  # noqa: F401  (fixtures)
-    commerce_fixture,
+from tests.commerce_support import (
+    COMMERCE_SETTINGS,
     iso,
     now,
-    settings_fixture,
 )
 from tests.gateway_support import connect
+
+pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
 
 
 async def subscribe(sock, topic: str, call_id: str = "s1") -> dict:
@@ -45,6 +49,7 @@ async def _group(commerce, owner, spots=3, **kw):
     return await commerce.group(pid, owner.id, spots=spots, target="800.00", **kw)
 
 
+@pytest.mark.usefixtures("bus_engine")  # on the memory bus and on the Redis bus
 async def test_spots_left_becomes_group_full_live(client, commerce, alice, bob, make_user):
     carol, dave = await make_user("carol"), await make_user("dave")
     group = await _group(commerce, alice, spots=3)
@@ -90,6 +95,7 @@ async def test_no_event_for_a_duplicate_or_stale_delivery(client, commerce, alic
     await sock.close()
 
 
+@pytest.mark.usefixtures("bus_engine")  # on the memory bus and on the Redis bus
 async def test_group_expires_on_time_with_no_traffic(client, commerce, alice, bob):
     deadline = now() + timedelta(seconds=1)
     group = await _group(commerce, alice, spots=5, expires_in=timedelta(seconds=1))
@@ -104,6 +110,7 @@ async def test_group_expires_on_time_with_no_traffic(client, commerce, alice, bo
     await sock.close()
 
 
+@pytest.mark.usefixtures("bus_engine")  # on the memory bus and on the Redis bus
 async def test_service_changes_and_deletes_reach_subscribers(client, commerce, alice, bob):
     group = await _group(commerce, alice, spots=5)
     sock = await connect(client, bob.token)
@@ -145,12 +152,13 @@ async def test_expiry_is_announced_once_across_nodes(client, commerce, alice):
     ctx = client.server.app[CONTEXT]
     seen: list[TopicEvent] = []
     ctx.bus.topic_listeners.append(seen.append)
-    timer = ctx.extras[commerce_domain.EXPIRY_TIMER_KEY]
+    timer = ctx.group_expiry
+    assert timer is not None
     await timer.stop()  # take the node's own timer out of the race
     groups = [await _group_with_handle(commerce, alice, i) for i in range(6)]
     results = await asyncio.gather(
-        commerce_domain.announce_expired_groups(ctx),
-        commerce_domain.announce_expired_groups(ctx),
+        commerce_live.announce_expired_groups(ctx),
+        commerce_live.announce_expired_groups(ctx),
     )
     claimed = [g for batch in results for g in batch]
     assert sorted(map(str, claimed)) == sorted(groups)
@@ -200,3 +208,11 @@ async def test_a_product_change_refreshes_its_live_group_cards(client, commerce,
     assert card["product"]["name"] == "iPhone 15 Pro"
     assert card["product"]["image_url"] == "https://cdn.example.com/pro.jpg"
     await sock.close()
+
+
+@pytest.mark.usefixtures("bus_engine")
+@pytest.mark.parametrize("bus_engine", ["redis"], indirect=True)  # the Redis run only
+async def test_the_app_runs_on_the_redis_engine(client):
+    from server.bus.redis import RedisBus
+
+    assert isinstance(client.server.app[CONTEXT].bus, RedisBus)

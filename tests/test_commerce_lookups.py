@@ -9,14 +9,15 @@ import psycopg2
 import pytest
 
 from server.ids import new_id
-from tests.commerce_support import (  # noqa: F401  (fixtures)
-    commerce_fixture,
+from tests.commerce_support import (
+    COMMERCE_SETTINGS,
     iso,
     now,
     random_id,
-    settings_fixture,
 )
-from tests.conftest import expect_problem
+from tests.helpers import expect_problem
+
+pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
 
 
 async def get(client, who, path, **params):

@@ -22,8 +22,8 @@ from server.app_keys import CONTEXT
 from server.errors import Forbidden, NotFound
 from server.ws import disconnect_user
 from server.ws.calls import call, topic_authorizer
-from tests.conftest import expect_problem, make_settings
 from tests.gateway_support import connect, open_socket, publish, publish_topic
+from tests.helpers import expect_problem, make_settings
 
 # Test-only registrations (the registry is how capabilities plug in; these stand in for them).
 ROOMS_DENIED = {"secret"}
@@ -250,7 +250,7 @@ async def test_disconnect_user_closes_every_session(client, alice, bob):
     a1 = await connect(client, alice.token)
     a2 = await connect(client, alice.token, "msgpack")
     b = await connect(client, bob.token)
-    await disconnect_user(client.server.app[CONTEXT].bus, uuid.UUID(alice.id), "password changed")
+    await disconnect_user(client.server.app[CONTEXT], uuid.UUID(alice.id), "password changed")
     for sock in (a1, a2):
         code, reason = await sock.closed()
         assert code == CloseCode.AUTHENTICATION_FAILED and reason == "password changed"

@@ -11,8 +11,8 @@ import pytest
 from protocol.constants import Op
 from server.app import create_app
 from server.ws.calls import topic_authorizer
-from tests.conftest import expect_problem, make_settings
 from tests.gateway_support import connect, publish, publish_topic
+from tests.helpers import expect_problem, make_settings
 
 
 @topic_authorizer("fbroom")

@@ -16,8 +16,8 @@ from protocol.codec import JsonCodec
 from protocol.constants import Op
 from server.app import create_app
 from server.bus.redis import RedisBus
-from tests.conftest import make_settings
-from tests.gateway_support import Node, connect, free_port, node_env, open_socket, publish
+from tests.gateway_support import Node, connect, node_env, open_socket, publish
+from tests.helpers import free_port, make_settings
 
 
 @pytest.fixture

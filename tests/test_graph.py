@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import expect_problem
+from tests.helpers import expect_problem
 
 
 async def _counts(client, user, viewer):

@@ -13,7 +13,7 @@ from server.jobs import enqueue
 from server.jobs.registry import Periodic, PermanentJobError, register
 from server.jobs.worker import Worker, backoff_s
 from server.store import jobs as jobs_store
-from tests.conftest import register as register_user
+from tests.helpers import register as register_user
 from tests.notifications_support import app_client, ctx_of, jobs, make_due, run_jobs, wait_until
 
 RUNS: dict[str, list[float]] = {}
@@ -294,7 +294,7 @@ def test_backoff_doubles_and_is_capped():
 
 
 async def test_finished_jobs_are_purged_after_their_retention(client):
-    from server.jobs.catalog import cleanup_jobs
+    from server.jobs.maintenance import cleanup_jobs
 
     await put(client, "test.record", {"key": key()})
     await put(client, "test.permanent", {})
@@ -325,13 +325,13 @@ async def test_queue_depth_is_exported_for_the_backlog_alert(client):
 async def test_worker_processes_share_the_servers_rate_limit_keys(clean_db, tmp_path, redis_url):
     """`nexgate worker` counts limits (e.g. the per-actor notification cap) in the same Redis keys
     as `nexgate serve`, under the deployment's configured prefix."""
+    from server.bootstrap import close_context, open_context
     from server.config import RateLimit
-    from server.jobs.runtime import build_context, close_context
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     prefix = f"t{uuid.uuid4().hex[:8]}:"
     settings = make_settings(clean_db, tmp_path, redis={"url": redis_url, "prefix": prefix})
-    ctx = await build_context(settings)
+    ctx = await open_context(settings)
     try:
         limit = RateLimit(count=5, window_s=60)
         await ctx.limiter.hit("probe", limit)

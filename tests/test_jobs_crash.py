@@ -16,14 +16,8 @@ from pathlib import Path
 import pytest
 
 from server.jobs.worker import Worker
-from tests.conftest import register
-from tests.notifications_support import (  # noqa: F401  (fixtures)
-    app_client,
-    ctx_of,
-    jobs,
-    relay,
-    wait_until,
-)
+from tests.helpers import register
+from tests.notifications_support import app_client, ctx_of, jobs, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_S = 2
@@ -61,7 +55,7 @@ def start_worker(database_url: str, relay_url: str, tmp_path: Path, name: str):
 
 
 @pytest.fixture
-async def client(aiohttp_client, clean_db, tmp_path, relay):  # noqa: F811
+async def client(aiohttp_client, clean_db, tmp_path, relay):
     return await app_client(
         aiohttp_client,
         clean_db,
@@ -80,7 +74,7 @@ async def queue_a_push(client) -> uuid.UUID:
     return job["id"]
 
 
-async def test_a_worker_killed_mid_job_loses_nothing(client, relay, clean_db, tmp_path):  # noqa: F811
+async def test_a_worker_killed_mid_job_loses_nothing(client, relay, clean_db, tmp_path):
     relay.hang_first = True  # the first delivery attempt never gets an answer
     job_id = await queue_a_push(client)
     proc, log = start_worker(clean_db, relay.url, tmp_path, "doomed")
@@ -123,7 +117,7 @@ async def test_a_worker_killed_mid_job_loses_nothing(client, relay, clean_db, tm
             await rescuer.close(grace_s=0.1)
 
 
-async def test_sigterm_hands_the_running_job_back(client, relay, clean_db, tmp_path):  # noqa: F811
+async def test_sigterm_hands_the_running_job_back(client, relay, clean_db, tmp_path):
     relay.hang_first = True
     await queue_a_push(client)
     proc, log = start_worker(clean_db, relay.url, tmp_path, "stopped")

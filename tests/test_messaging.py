@@ -10,8 +10,9 @@ import psycopg2
 import pytest
 
 from server.clock import ManualClock
-from tests.conftest import expect_problem
+from tests.helpers import expect_problem
 from tests.messaging_support import (
+    MESSAGING_SETTINGS,
     block,
     conversation,
     conversations,
@@ -19,11 +20,11 @@ from tests.messaging_support import (
     nonce,
     notifications_of,
     open_dm,
-    overrides,  # noqa: F401  (fixture)
     send,
-    settings_fixture,  # noqa: F401  (fixture)
 )
 from tests.notifications_support import ctx_of
+
+pytestmark = pytest.mark.app_settings(**MESSAGING_SETTINGS)
 
 # Conversations --------------------------------------------------------------------------------
 

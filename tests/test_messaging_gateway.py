@@ -13,6 +13,7 @@ import pytest
 from protocol.client import CallError
 from server.app_keys import CONTEXT
 from tests.messaging_support import (
+    MESSAGING_SETTINGS,
     block,
     collect,
     gateway,
@@ -21,11 +22,11 @@ from tests.messaging_support import (
     no_event,
     nonce,
     open_dm,
-    overrides,  # noqa: F401  (fixture)
     send,
-    settings_fixture,  # noqa: F401  (fixture)
     wait_resumed,
 )
+
+pytestmark = pytest.mark.app_settings(**MESSAGING_SETTINGS)
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.commerce_support import commerce_fixture  # noqa: F401  (fixture)
-from tests.conftest import expect_problem
+from tests.helpers import expect_problem
 from tests.messaging_support import (
+    MESSAGING_SETTINGS,
     block,
     conversation,
     conversations,
@@ -18,10 +18,10 @@ from tests.messaging_support import (
     nonce,
     notifications_of,
     open_dm,
-    overrides,  # noqa: F401  (fixture)
     send,
-    settings_fixture,  # noqa: F401  (fixture)
 )
+
+pytestmark = pytest.mark.app_settings(**MESSAGING_SETTINGS)
 
 
 @pytest.fixture

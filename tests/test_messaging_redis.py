@@ -12,8 +12,8 @@ import pytest
 
 from protocol.client import GatewayClient
 from server.app import create_app
-from tests.conftest import make_settings
-from tests.gateway_support import Node, free_port, node_env
+from tests.gateway_support import Node, node_env
+from tests.helpers import free_port, make_settings
 from tests.messaging_support import collect, gateway, next_of, open_dm, send
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from server.domain import notifications
 from server.domain.notifications import NotificationType
-from tests.conftest import expect_problem, register
+from tests.helpers import expect_problem, register
 from tests.notifications_support import (
     app_client,
     ctx_of,

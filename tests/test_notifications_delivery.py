@@ -16,18 +16,15 @@ from protocol.client import GatewayClient
 from server.clock import ManualClock
 from server.domain.notifications import NotificationType
 from server.jobs.worker import Worker
-from tests.conftest import drop_redis_prefix, register
-from tests.notifications_support import (  # noqa: F401  (fixtures)
+from tests.helpers import drop_redis_prefix, register
+from tests.notifications_support import (
     app_client,
     body_of,
     ctx_of,
     jobs,
-    listing,
     make_due,
     notify,
-    relay,
     run_jobs,
-    smtp_server,
 )
 
 SECRET = "relay-secret"
@@ -53,10 +50,10 @@ async def client(aiohttp_client, clean_db, tmp_path):
     return await app_client(aiohttp_client, clean_db, tmp_path)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def engine_client(request, aiohttp_client, clean_db, tmp_path):
+@pytest.fixture
+async def engine_client(bus_engine, request, aiohttp_client, clean_db, tmp_path):
     """The app on the memory bus, and on the Redis bus (presence and fan-out through Redis)."""
-    if request.param == "memory":
+    if bus_engine == "memory":
         yield await app_client(aiohttp_client, clean_db, tmp_path)
         return
     url = request.getfixturevalue("redis_url")
@@ -113,7 +110,7 @@ async def test_every_device_of_the_recipient_gets_the_live_events(engine_client)
 
 
 @pytest.fixture
-async def push_client(aiohttp_client, clean_db, tmp_path, relay):  # noqa: F811
+async def push_client(aiohttp_client, clean_db, tmp_path, relay):
     return await app_client(
         aiohttp_client,
         clean_db,
@@ -122,7 +119,7 @@ async def push_client(aiohttp_client, clean_db, tmp_path, relay):  # noqa: F811
     )
 
 
-async def test_an_offline_recipient_gets_a_push_through_the_relay(push_client, relay):  # noqa: F811
+async def test_an_offline_recipient_gets_a_push_through_the_relay(push_client, relay):
     client = push_client
     alice = await register(client, "alice")
     bob = await register(client, "bob")
@@ -143,7 +140,7 @@ async def test_an_offline_recipient_gets_a_push_through_the_relay(push_client, r
     assert job["status"] == "done" and job["attempts"] == 1
 
 
-async def test_no_push_once_the_notification_was_read(push_client, relay):  # noqa: F811
+async def test_no_push_once_the_notification_was_read(push_client, relay):
     client = push_client
     alice = await register(client, "alice")
     bob = await register(client, "bob")
@@ -153,7 +150,7 @@ async def test_no_push_once_the_notification_was_read(push_client, relay):  # no
     assert relay.requests == []
 
 
-async def test_a_failing_relay_is_retried_with_backoff_then_delivered(push_client, relay):  # noqa: F811
+async def test_a_failing_relay_is_retried_with_backoff_then_delivered(push_client, relay):
     client = push_client
     relay.statuses = [503, 500]
     alice = await register(client, "alice")
@@ -177,7 +174,7 @@ async def test_a_failing_relay_is_retried_with_backoff_then_delivered(push_clien
     assert {r["notification_id"] for r in relay.requests} == {relay.requests[0]["notification_id"]}
 
 
-async def test_a_push_the_relay_rejects_is_dead_lettered_at_once(push_client, relay):  # noqa: F811
+async def test_a_push_the_relay_rejects_is_dead_lettered_at_once(push_client, relay):
     client = push_client
     relay.statuses = [400]
     alice = await register(client, "alice")
@@ -193,7 +190,7 @@ async def test_a_push_the_relay_rejects_is_dead_lettered_at_once(push_client, re
 
 
 @pytest.fixture
-async def mail_client(aiohttp_client, clean_db, tmp_path, smtp_server):  # noqa: F811
+async def mail_client(aiohttp_client, clean_db, tmp_path, smtp_server):
     return await app_client(
         aiohttp_client,
         clean_db,
@@ -219,7 +216,7 @@ async def schedule_periodic_at(client, when) -> list[str]:
     return await Worker(ctx_of(client), listen=False).schedule_periodic()
 
 
-async def test_the_daily_digest_reaches_the_inbox_once(mail_client, smtp_server):  # noqa: F811
+async def test_the_daily_digest_reaches_the_inbox_once(mail_client, smtp_server):
     client = mail_client
     clock = pin_clock(client)
     alice = await register(client, "alice")
@@ -259,7 +256,7 @@ async def test_the_daily_digest_reaches_the_inbox_once(mail_client, smtp_server)
     assert len(smtp_server.messages) == 1
 
 
-async def test_weekly_digest_and_email_off_follow_the_preferences(mail_client, smtp_server):  # noqa: F811
+async def test_weekly_digest_and_email_off_follow_the_preferences(mail_client, smtp_server):
     client = mail_client
     clock = pin_clock(client)
     alice = await register(client, "alice")
@@ -298,7 +295,7 @@ async def test_weekly_digest_and_email_off_follow_the_preferences(mail_client, s
     assert [m["X-Envelope-To"] for m in smtp_server.messages] == [alice.email, alice.email]
 
 
-async def test_email_on_sends_one_mail_per_batch_unless_read(mail_client, smtp_server):  # noqa: F811
+async def test_email_on_sends_one_mail_per_batch_unless_read(mail_client, smtp_server):
     client = mail_client
     alice = await register(client, "alice")
     bob = await register(client, "bob")
@@ -348,9 +345,9 @@ async def test_password_reset_mail_survives_an_smtp_outage(
     aiohttp_client,
     clean_db,
     tmp_path,
-    smtp_server,  # noqa: F811
+    smtp_server,
 ):
-    from tests.notifications_support import free_port
+    from tests.helpers import free_port
 
     down = free_port()  # nothing listens here
     client = await app_client(
@@ -416,9 +413,7 @@ async def test_the_notification_center_over_the_socket(client):
         await laptop.close()
 
 
-async def test_a_day_that_ends_on_the_weekly_slot_sends_both_digests_once(
-    mail_client, smtp_server  # noqa: F811
-):
+async def test_a_day_that_ends_on_the_weekly_slot_sends_both_digests_once(mail_client, smtp_server):
     """Sunday 08:30 (a day before the default weekly slot): the next day's schedule opens the
     daily and the weekly period together; each mails its own categories, once."""
     client = mail_client
@@ -440,9 +435,7 @@ async def test_a_day_that_ends_on_the_weekly_slot_sends_both_digests_once(
     await run_jobs(client)
     mails = await smtp_server.wait_for(2)
     by_subject = {m["Subject"]: body_of(m) for m in mails}
-    assert "@bob reposted your post" in by_subject[
-        "Your daily Nexgate digest: 1 new notification"
-    ]
+    assert "@bob reposted your post" in by_subject["Your daily Nexgate digest: 1 new notification"]
     assert "@bob liked your post" in by_subject["Your weekly Nexgate digest: 1 new notification"]
 
     await schedule_periodic_at(client, clock.now() + timedelta(days=7))

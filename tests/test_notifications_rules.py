@@ -17,7 +17,7 @@ from server.domain.notification_catalog import (
     render,
 )
 from server.domain.notifications import NotificationType
-from tests.conftest import expect_problem, register
+from tests.helpers import expect_problem, register
 from tests.notifications_support import (
     app_client,
     ctx_of,

@@ -10,7 +10,7 @@ from aiohttp import web
 from server.app import create_app
 from server.bus.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from server.config import RateLimit
-from tests.conftest import expect_problem, make_settings
+from tests.helpers import expect_problem, make_settings
 
 
 async def test_malformed_json_is_400_problem(client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.conftest import expect_problem
+from tests.helpers import expect_problem
 
 
 async def test_profile_by_username_and_by_id_hides_email_from_others(client, alice, bob):

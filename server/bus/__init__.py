@@ -1,1 +1,2 @@
-"""Cross-node fan-out: one Bus interface, a memory engine (one node) and a Redis engine."""
+"""Cross-node fan-out: small engine protocols (Broker, UserLog, Presence, SessionStore; their
+composite Bus) in base.py, a memory engine (one node) and a Redis engine, side by side."""

@@ -1,4 +1,6 @@
-"""The single-node engine: per-user ordered logs, fan-out, presence and sessions in memory."""
+"""The single-node engine (`Bus`, server/bus/base.py): per-user ordered logs, fan-out, presence
+and sessions in this process's memory. Single-threaded asyncio makes each call atomic: no
+method awaits between reading and writing its state."""
 
 from __future__ import annotations
 

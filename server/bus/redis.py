@@ -1,4 +1,4 @@
-"""The multi-node engine on Redis.
+"""The multi-node engine on Redis (implements `Bus`, server/bus/base.py, with its guarantees).
 
 - Per-user sequence: ``INCR {prefix}seq:<user>``; the resume log: a stream per user
   ``{prefix}log:<user>`` (entry id ``<seq>-0``, ``MAXLEN ~ depth``, expiring after the log age);

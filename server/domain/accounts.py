@@ -14,6 +14,7 @@ from server.domain.auth_tokens import Principal, new_opaque_token, token_digest
 from server.domain.context import Context
 from server.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from server.ids import new_id, parse_uuid
+from server.jobs.queue import enqueue
 from server.store import graph as graph_store
 from server.store import users as users_store
 from server.store.db import Queries, Row, UniqueViolation
@@ -182,8 +183,6 @@ async def send_email_after_commit(ctx: Context, tx: Any, to: str, subject: str, 
     """Durable outgoing mail: an `email.send` job enqueued in `tx`, picked up by a worker as soon
     as `tx` commits (LISTEN/NOTIFY) and retried with backoff if SMTP fails. The request never
     waits for SMTP, so response time does not reveal whether an address has an account."""
-    from server.jobs import enqueue
-
     await enqueue(tx, "email.send", {"to": to, "subject": subject, "text": text}, sensitive=True)
 
 

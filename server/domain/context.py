@@ -1,19 +1,26 @@
-"""What every domain action receives: the store, the bus and the other engines."""
+"""What every domain action receives: the store, the bus and the other engines. Built only by
+the composition root (server/bootstrap.py)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
 from server.bus.base import Bus
 from server.bus.ratelimit import RateLimiter, enforce
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config import RateLimit, Settings
 from server.domain.auth_tokens import Passwords, TokenSigner
+from server.domain.events import EventSink
+from server.domain.linearizer import Linearizer
+from server.domain.push import PushSender
 from server.mail import Mailer
-from server.store.db import Database, Transaction
+from server.store.db import Database
+
+
+class Wakeable(Protocol):
+    def wake(self) -> None:
+        """Re-check now (something it sleeps on may have changed)."""
 
 
 @dataclass
@@ -25,22 +32,16 @@ class Context:
     mailer: Mailer
     signer: TokenSigner
     passwords: Passwords
+    # The one way events leave a transaction (server/domain/events.py).
+    events: EventSink
+    # This process's push relay client (logging, or the webhook of settings.push).
+    push: PushSender
+    # Serialises writes per conversation until their events are published (commit order).
+    linearizer: Linearizer
     # The one source of "now" for business rules (server/clock.py); tests pin it.
     clock: Clock = SYSTEM_CLOCK
-    extras: dict[str, Any] = field(default_factory=dict)
+    # This node's buy-together expiry timer, when the gateway runs it (woken by group writes).
+    group_expiry: Wakeable | None = None
 
     async def limit(self, key: str, limit: RateLimit, what: str) -> None:
         await enforce(self.limiter, key, limit, what)
-
-    def emit_after_commit(
-        self, tx: Transaction, user_ids: Iterable[uuid.UUID], type: str, data: dict[str, Any]
-    ) -> None:
-        """Publish a user event once `tx` has committed (never for a rolled-back write)."""
-        recipients = list(dict.fromkeys(user_ids))
-        if recipients:
-            tx.after_commit(lambda: self.bus.publish_user(recipients, type, data))
-
-    def emit_topic_after_commit(
-        self, tx: Transaction, topic: str, type: str, data: dict[str, Any]
-    ) -> None:
-        tx.after_commit(lambda: self.bus.publish_topic(topic, type, data))

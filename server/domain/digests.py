@@ -1,8 +1,8 @@
 """Email for notifications: the durable `email.send` job, the one-email-per-batch mail (email
 "on"), and the daily / weekly digests (email "daily" / "weekly", the default being daily).
 
-Digests are periodic jobs (server/jobs/catalog.py): at each period start a fan-out job walks
-the users notified during the period (keyset over notification_counters) and enqueues one
+Digests are periodic jobs (server/domain/notification_jobs.py): at each period start a fan-out
+job walks the users notified during the period (keyset over notification_counters) and enqueues one
 `notifications.digest` job per user. That job mails the unread notifications of the period in
 the categories whose email preference is that digest, then records the period as sent, so a
 retried or duplicated job does not mail twice.

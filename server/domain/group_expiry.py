@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
-from server.domain import commerce
+from server.domain.commerce import live
 from server.domain.context import Context
-from server.store import commerce as store
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,12 @@ class GroupExpiryTimer:
 
     async def tick(self) -> float:
         """Announce what expired; return how long to sleep before the next deadline."""
-        await commerce.announce_expired_groups(self.ctx)
+        await live.announce_expired_groups(self.ctx)
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = loop.time()
-            await store.prune_tombstones(self.ctx.db, TOMBSTONE_DAYS)
-        nxt = await commerce.next_group_expiry(self.ctx)
+            await live.prune_tombstones(self.ctx, TOMBSTONE_DAYS)
+        nxt = await live.next_group_expiry(self.ctx)
         if nxt is None:
             return self.max_sleep_s
         delay = (nxt - self.ctx.clock.now()).total_seconds()
@@ -84,3 +84,14 @@ class GroupExpiryTimer:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+
+async def run_group_expiry(ctx: Context) -> AsyncIterator[None]:
+    """Run the buy-together expiry timer for as long as the caller's scope lasts (the app's
+    lifetime): published as `ctx.group_expiry` so ingest can wake it, stopped on the way out."""
+    timer = GroupExpiryTimer(ctx)
+    ctx.group_expiry = timer
+    timer.start()
+    yield
+    await timer.stop()
+    ctx.group_expiry = None

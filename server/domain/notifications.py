@@ -216,7 +216,7 @@ async def notify(
     result = view(row)
 
     if row["visible"]:
-        ctx.emit_after_commit(
+        ctx.events.to_users(
             tx,
             [recipient_id],
             CREATED if row["inserted"] else UPDATED,
@@ -283,7 +283,7 @@ async def mark_entity_read(
     if visible:
         unread = await store.adjust_counter(tx, recipient_id, -len(visible))
         for row in visible:
-            ctx.emit_after_commit(
+            ctx.events.to_users(
                 tx, [recipient_id], READ, {"id": str(row["id"]), "unread_count": unread}
             )
     return len(rows)
@@ -332,7 +332,7 @@ async def _remove_actor_from(
         unread = await store.unread_count(tx, recipient)
         for notification_id in changed:
             row = await store.get(tx, notification_id)
-            ctx.emit_after_commit(
+            ctx.events.to_users(
                 tx,
                 [recipient],
                 UPDATED,
@@ -350,7 +350,7 @@ async def _delete_rows(ctx: Context, tx: Transaction, ids: list[uuid.UUID]) -> N
         unread = await store.adjust_counter(tx, user, -dec)
         for r in rows:
             if r["visible"]:
-                ctx.emit_after_commit(
+                ctx.events.to_users(
                     tx, [user], DELETED, {"id": str(r["id"]), "unread_count": unread}
                 )
 
@@ -422,7 +422,7 @@ async def mark_read(ctx: Context, viewer: Principal, notification_id: uuid.UUID)
             raise NotFound("No such notification.")
         if row["changed"] and row["visible"]:
             unread = await store.adjust_counter(tx, viewer.user_id, -1)
-            ctx.emit_after_commit(
+            ctx.events.to_users(
                 tx, [viewer.user_id], READ, {"id": str(notification_id), "unread_count": unread}
             )
         else:
@@ -440,7 +440,7 @@ async def mark_all_read(ctx: Context, viewer: Principal) -> dict[str, int]:
         changed = await store.mark_all_read(tx, viewer.user_id)
         unread = await store.adjust_counter(tx, viewer.user_id, -changed)
         if changed:
-            ctx.emit_after_commit(
+            ctx.events.to_users(
                 tx, [viewer.user_id], READ_ALL, {"marked": changed, "unread_count": unread}
             )
     return {"marked": changed, "unread_count": unread}
@@ -454,7 +454,7 @@ async def delete(ctx: Context, viewer: Principal, notification_id: uuid.UUID) ->
         dec = 1 if not row["is_read"] and row["visible"] else 0
         unread = await store.adjust_counter(tx, viewer.user_id, -dec)
         if row["visible"]:
-            ctx.emit_after_commit(
+            ctx.events.to_users(
                 tx, [viewer.user_id], DELETED, {"id": str(notification_id), "unread_count": unread}
             )
 

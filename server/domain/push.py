@@ -3,7 +3,7 @@
 notify() enqueues a `push.send` job (coalesced per notification); the job reads the current
 state of the notification, so a burst of likes that batched into one notification while the
 job was queued becomes one push with the batched text. The message goes through a PushSender:
-the logging sender by default, or the HTTP webhook sender (server/jobs/senders.py) when
+the logging sender by default, or the HTTP webhook sender (server/push_relay.py) when
 settings.push.webhook_url is set, for a push relay that owns device tokens (APNs / FCM / web
 push).
 """
@@ -19,9 +19,6 @@ from server.domain.notification_catalog import action, channels_for, effective_s
 from server.store import notifications as store
 
 log = logging.getLogger(__name__)
-
-PUSH_SENDER = "push_sender"  # ctx.extras key of the process's PushSender
-
 
 @dataclass(frozen=True)
 class PushMessage:
@@ -66,13 +63,6 @@ class LoggingPushSender:
         pass
 
 
-def sender(ctx: Any) -> PushSender:
-    existing = ctx.extras.get(PUSH_SENDER)
-    if existing is None:
-        existing = ctx.extras[PUSH_SENDER] = LoggingPushSender()
-    return existing
-
-
 async def build_message(ctx: Any, notification_id: uuid.UUID) -> PushMessage | None:
     """The push for a notification as it is now, or None if it should not be sent anymore
     (deleted, read on another device, or push turned off since)."""
@@ -109,4 +99,4 @@ async def send_push_job(ctx: Any, payload: dict[str, Any]) -> None:
     message = await build_message(ctx, uuid.UUID(payload["notification_id"]))
     if message is None:
         return
-    await sender(ctx).send(message)
+    await ctx.push.send(message)

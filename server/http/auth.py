@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp_session import get_session, new_session
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from server.app_keys import CONTEXT
 from server.domain import accounts
@@ -17,6 +17,21 @@ TAGS = ("auth",)
 
 
 class RegisterIn(BaseModel):
+    """A new account: unique username and email, and a password of 8 characters or more."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "ada",
+                    "email": "ada@example.com",
+                    "password": "correct horse battery",
+                    "display_name": "Ada Lovelace",
+                }
+            ]
+        }
+    )
+
     username: str = Field(min_length=3, max_length=30)
     email: EmailStr
     password: str = Field(min_length=8, max_length=256)
@@ -24,20 +39,33 @@ class RegisterIn(BaseModel):
 
 
 class LoginIn(BaseModel):
+    """Credentials: the username or the email, and the password."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"login": "ada", "password": "correct horse battery"}]}
+    )
+
     login: str = Field(min_length=1, max_length=254, description="Username or email")
     password: str = Field(min_length=1, max_length=256)
 
 
 class ForgotIn(BaseModel):
+    """The email of the account whose password was forgotten."""
+
     email: EmailStr
 
 
 class ResetIn(BaseModel):
+    """The token from the reset email and the new password."""
+
     token: str = Field(min_length=10, max_length=200)
     new_password: str = Field(min_length=8, max_length=256)
 
 
 class SessionOut(BaseModel):
+    """A signed-in session: the short-lived access token (send it as `Authorization: Bearer`)
+    and the signed-in user. The refresh token travels in an HTTP-only cookie, never here."""
+
     access_token: str
     token_type: str = "Bearer"
     expires_in: int
@@ -82,8 +110,11 @@ async def _remember_web_session(request: web.Request, session: accounts.Session)
     public=True,
     tags=TAGS,
     errors=(409, 422),
+    operation_id="auth.register",
 )
 async def register(request: web.Request, body: RegisterIn) -> web.Response:
+    """Creates the account and signs it in at once: the answer carries an access token, and the
+    refresh-token cookie and a web session are set. 409 when the username (or email) is taken."""
     session = await accounts.register(
         request.app[CONTEXT],
         username=body.username,
@@ -103,8 +134,11 @@ async def register(request: web.Request, body: RegisterIn) -> web.Response:
     public=True,
     tags=TAGS,
     errors=(401, 429),
+    operation_id="auth.login",
 )
 async def login(request: web.Request, body: LoginIn) -> web.Response:
+    """Answers an access token (15 minutes) and sets the refresh-token cookie (7 days) and a web
+    session. Attempts are rate limited per address and per account (429 with Retry-After)."""
     session = await accounts.login(
         request.app[CONTEXT], login=body.login, password=body.password, ip=client_ip(request)
     )
@@ -119,8 +153,11 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
     public=True,
     tags=TAGS,
     errors=(401,),
+    operation_id="auth.refresh_token",
 )
 async def refresh_token(request: web.Request) -> web.Response:
+    """Reads the refresh-token cookie, replaces it with a new one and answers a new access token.
+    A refresh token works once: reusing one revokes its whole family (401, log in again)."""
     ctx = request.app[CONTEXT]
     session = await accounts.refresh(
         ctx, request.cookies.get(ctx.settings.auth.refresh_cookie_name)
@@ -134,8 +171,11 @@ async def refresh_token(request: web.Request) -> web.Response:
     public=True,
     status=204,
     tags=TAGS,
+    operation_id="auth.logout",
 )
 async def logout(request: web.Request) -> web.Response:
+    """Revokes the refresh token family of the cookie, clears the cookie and ends the web
+    session. Access tokens already issued stay valid until they expire."""
     ctx = request.app[CONTEXT]
     await accounts.logout(ctx, request.cookies.get(ctx.settings.auth.refresh_cookie_name))
     (await get_session(request)).invalidate()
@@ -152,8 +192,11 @@ async def logout(request: web.Request) -> web.Response:
     public=True,
     tags=TAGS,
     errors=(429,),
+    operation_id="auth.forgot_password",
 )
 async def forgot_password(request: web.Request, body: ForgotIn) -> dict:
+    """Always 202, whether or not an account has this email, so the answer does not tell who has
+    an account; the email with a single-use reset token follows if one does."""
     await accounts.forgot_password(request.app[CONTEXT], email=body.email, ip=client_ip(request))
     return {"detail": "If that email has an account, a reset link is on its way."}
 
@@ -166,8 +209,11 @@ async def forgot_password(request: web.Request, body: ForgotIn) -> dict:
     public=True,
     tags=TAGS,
     errors=(422,),
+    operation_id="auth.reset_password",
 )
 async def reset_password(request: web.Request, body: ResetIn) -> None:
+    """Sets the new password and signs every device out (the refresh tokens are revoked). 422
+    when the token is invalid, expired or already used."""
     await accounts.reset_password(
         request.app[CONTEXT], token=body.token, new_password=body.new_password
     )

@@ -4,6 +4,8 @@ records what the OpenAPI document says about the route."""
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,9 @@ from server.ids import parse_uuid
 
 Handler = Callable[..., Awaitable[Any]]
 
+# Dotted names, read as `resource.action`: "users.follow", "messages.send".
+OPERATION_ID_RE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
+
 
 @dataclass
 class EndpointSpec:
@@ -33,7 +38,21 @@ class EndpointSpec:
     public: bool = False
     tags: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
+    operation_id: str = ""
+    description: str = ""
+    # Path parameter name -> what it holds, for the ones that are not UUIDs (e.g. a username).
+    path_params: dict[str, str] = field(default_factory=dict)
+    # Request body examples shown in the docs: a label -> an example payload.
+    examples: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def first_paragraph(text: str | None) -> str:
+    """The first paragraph of a docstring, on one line."""
+    if not text:
+        return ""
+    paragraph = inspect.cleandoc(text).split("\n\n", 1)[0]
+    return " ".join(paragraph.split())
 
 
 def _default(value: Any) -> Any:
@@ -130,12 +149,41 @@ def endpoint(
     public: bool = False,
     tags: tuple[str, ...] = (),
     errors: tuple[int, ...] = (),
+    operation_id: str | None = None,
+    description: str | None = None,
+    path_params: dict[str, str] | None = None,
+    examples: dict[str, Any] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Wrap `handler(request, *, query=..., body=...)`; it returns a JSON-able value (sent with
-    `status`), None (204) or a ready web.StreamResponse."""
-    spec = EndpointSpec(summary, body, query, response, status, public, tags, errors)
+    `status`), None (204) or a ready web.StreamResponse.
+
+    For the OpenAPI document: `operation_id` is a dotted name ("messages.send"; default
+    "<first tag>.<handler name>"), `description` defaults to the first paragraph of the handler's
+    docstring (else the summary), `path_params` describes path parameters that are not UUIDs
+    (those named `id` or `*_id` are documented as UUIDs), and `examples` are request bodies
+    shown in the docs (for body models whose own schema carries none)."""
 
     def wrap(fn: Handler) -> Handler:
+        op_id = operation_id or ".".join(
+            part.replace("-", "_") for part in (tags[0] if tags else "api", fn.__name__)
+        )
+        if not OPERATION_ID_RE.fullmatch(op_id):
+            raise ValueError(f"operation_id {op_id!r} is not a dotted name like 'users.follow'")
+        spec = EndpointSpec(
+            summary,
+            body=body,
+            query=query,
+            response=response,
+            status=status,
+            public=public,
+            tags=tags,
+            errors=errors,
+            operation_id=op_id,
+            description=description or first_paragraph(fn.__doc__) or summary,
+            path_params=dict(path_params or {}),
+            examples=dict(examples or {}),
+        )
+
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.StreamResponse:
             check_path(request)

@@ -16,6 +16,8 @@ TAGS = ("gateway",)
 
 
 class SocketQuery(BaseModel):
+    """How the socket speaks: frame encoding and protocol version."""
+
     encoding: Literal["json", "msgpack"] = Field(
         "json", description="json: text frames (orjson); msgpack: binary frames"
     )
@@ -23,6 +25,8 @@ class SocketQuery(BaseModel):
 
 
 class EventsQuery(BaseModel):
+    """Where to resume the long poll, and how long to wait."""
+
     after: int | None = Field(
         None,
         ge=0,
@@ -35,6 +39,8 @@ class EventsQuery(BaseModel):
 
 
 class SseQuery(BaseModel):
+    """Where to resume the stream, and which live topics to add."""
+
     after: int | None = Field(
         None, ge=0, description="Replay events with s > after first (Last-Event-ID wins)"
     )
@@ -44,6 +50,9 @@ class SseQuery(BaseModel):
 
 
 class EventEnvelope(BaseModel):
+    """One event frame, as the socket sends it: type `t`, per-user sequence number `s`, data
+    `d`."""
+
     op: Literal["event"]
     t: str
     s: int
@@ -51,6 +60,8 @@ class EventEnvelope(BaseModel):
 
 
 class EventsPage(BaseModel):
+    """The events after `after`, in order, and the seq to resume from."""
+
     events: list[EventEnvelope]
     seq: int = Field(description="Pass as `after` next time")
 
@@ -63,8 +74,12 @@ class EventsPage(BaseModel):
     public=True,
     tags=TAGS,
     errors=(400, 422, 426),
+    operation_id="gateway.connect",
 )
 async def gateway_socket(request: web.Request, query: SocketQuery) -> web.StreamResponse:
+    """Upgrades to a WebSocket (101) carrying envelopes `{op, d, s, t, id}`: hello, then identify
+    with the access token within the hello timeout, then events, calls and subscriptions. Not a
+    plain HTTP request: 426 without the upgrade headers."""
     return await connection.serve_socket(request)
 
 
@@ -75,8 +90,13 @@ async def gateway_socket(request: web.Request, query: SocketQuery) -> web.Stream
     response=EventsPage,
     tags=TAGS,
     errors=(401, 410, 422),
+    operation_id="gateway.poll_events",
 )
 async def gateway_events(request: web.Request, query: EventsQuery) -> dict[str, Any]:
+    """For clients that cannot hold a socket: the same events with the same sequence numbers.
+    Without `after`, answers the current seq at once; with it, the events after it as soon as
+    there are any, else an empty list after `timeout`. 410 when the log no longer holds them
+    (refetch state over HTTP, then poll without `after`)."""
     hub = request.app[HUB]
     limit_s = hub.settings.longpoll_timeout_s
     timeout = limit_s if query.timeout is None else min(query.timeout, limit_s)
@@ -90,8 +110,11 @@ async def gateway_events(request: web.Request, query: EventsQuery) -> dict[str, 
     query=SseQuery,
     tags=TAGS,
     errors=(401, 404, 410, 422),
+    operation_id="gateway.stream_events",
 )
 async def gateway_sse(request: web.Request, query: SseQuery) -> web.StreamResponse:
+    """A `text/event-stream` of the user's events (each with `id` = seq, so a reconnect with
+    Last-Event-ID resumes), plus the events of the public live topics asked for."""
     hub = request.app[HUB]
     topics = [t.strip() for t in (query.topics or "").split(",") if t.strip()]
     return await fallback.sse(request, hub, principal(request), query.after, topics)

@@ -1,8 +1,10 @@
 """HTTP routes of the messaging capability: conversations, messages, receipts, reactions,
 search, forward, and product-context messaging ("Contact seller").
 
-Every route is a thin wrapper of one action in server.domain.messaging (the gateway calls in
-server/ws/methods/messaging.py wrap the same actions).
+Every route is a thin wrapper of one action in server/domain/messaging/ (the gateway calls in
+server/ws/methods/messaging.py wrap the same actions). Request bodies and queries are the
+actions' command models (server/domain/messaging/commands.py), shared with the gateway; the
+target's id comes from the path. The response models below document what the actions return.
 """
 
 from __future__ import annotations
@@ -12,101 +14,36 @@ from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from server.domain import messaging
-from server.errors import ValidationFailed
+from server.domain.messaging import (
+    contact,
+    conversations,
+    edits,
+    history,
+    reactions,
+    receipts,
+    search,
+    send,
+)
+from server.domain.messaging.commands import (
+    ContactIn,
+    ConversationListQuery,
+    CreateConversationIn,
+    DeleteQuery,
+    EditIn,
+    ForwardIn,
+    MessageListQuery,
+    MuteIn,
+    ReactIn,
+    SearchQuery,
+    SendIn,
+    UpToIn,
+)
 from server.http.endpoint import context, endpoint, path_id, principal
-from server.pagination import PageQuery
 
 routes = web.RouteTableDef()
 TAGS = ("messaging",)
-
-MAX_TEXT = 100_000  # a sanity bound; the real limit is messaging.max_message_chars (422)
-
-
-# Request models --------------------------------------------------------------------------------
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CreateConversationIn(_In):
-    user_id: uuid.UUID | None = Field(None, description="The other user (or give username)")
-    username: str | None = Field(None, min_length=1, max_length=64)
-
-    @model_validator(mode="after")
-    def _one_of(self) -> CreateConversationIn:
-        if (self.user_id is None) == (self.username is None):
-            raise ValueError("give exactly one of user_id or username")
-        return self
-
-
-class SendIn(_In):
-    content: str = Field(max_length=MAX_TEXT)
-    message_type: Literal["text", "link", "image", "video", "product_context"] | None = Field(
-        None, description="text or link (default: link when the text holds a URL)"
-    )
-    reply_to_message_id: uuid.UUID | None = None
-    product_id: uuid.UUID | None = Field(None, description="Makes it a product-context message")
-    nonce: str | None = Field(
-        None,
-        min_length=1,
-        max_length=messaging.NONCE_MAX_CHARS,
-        description="Client idempotency key: a resend with it returns the original message",
-    )
-
-
-class EditIn(_In):
-    content: str = Field(max_length=MAX_TEXT)
-
-
-class ReactIn(_In):
-    emoji: str = Field(min_length=1, max_length=64, description="An emoji or a :shortcode:")
-
-
-class UpToIn(_In):
-    message_id: uuid.UUID | None = Field(None, description="Up to this message")
-    seq: int | None = Field(None, ge=0, description="Up to this seq (default: the latest)")
-
-
-class MuteIn(_In):
-    duration_s: int | None = Field(
-        None, ge=60, le=10 * 365 * 86400, description="Mute for this long (default: until unmuted)"
-    )
-
-
-class ForwardIn(_In):
-    conversation_id: uuid.UUID
-    nonce: str | None = Field(None, min_length=1, max_length=messaging.NONCE_MAX_CHARS)
-
-
-class ContactIn(_In):
-    text: str | None = Field(
-        None,
-        max_length=MAX_TEXT,
-        description="Your message (default: \"Hi, I'm interested in <name>. Is this still "
-        'available?")',
-    )
-    nonce: str | None = Field(None, min_length=1, max_length=messaging.NONCE_MAX_CHARS)
-
-
-class MessageListQuery(PageQuery):
-    after_seq: int | None = Field(
-        None, ge=0, description="Catch up: the messages after this seq, oldest first"
-    )
-
-
-class DeleteQuery(BaseModel):
-    scope: Literal["self", "everyone"] = Field(
-        "self", description="self: hide it for you; everyone: the sender retracts it"
-    )
-
-
-class SearchQuery(PageQuery):
-    q: str = Field(min_length=1, max_length=200)
-    conversation_id: uuid.UUID | None = None
 
 
 # Response models -------------------------------------------------------------------------------
@@ -117,6 +54,8 @@ class _Open(BaseModel):
 
 
 class UserBrief(_Open):
+    """The other participant, briefly."""
+
     id: uuid.UUID
     username: str
     display_name: str
@@ -126,6 +65,8 @@ class UserBrief(_Open):
 
 
 class ReplyOut(BaseModel):
+    """The message replied to, briefly."""
+
     id: uuid.UUID
     sender_id: uuid.UUID
     message_type: str
@@ -135,6 +76,8 @@ class ReplyOut(BaseModel):
 
 
 class ReactionOut(BaseModel):
+    """One emoji's reactions on a message (`me`: whether yours is one)."""
+
     emoji: str
     count: int
     user_ids: list[uuid.UUID]
@@ -142,6 +85,8 @@ class ReactionOut(BaseModel):
 
 
 class MediaOut(_Open):
+    """An attachment."""
+
     id: uuid.UUID
     media_type: str
     media_url: str
@@ -151,6 +96,8 @@ class MediaOut(_Open):
 
 
 class MessageOut(BaseModel):
+    """A message as you see it."""
+
     id: uuid.UUID
     conversation_id: uuid.UUID
     seq: int = Field(description="Position in the conversation (lists and events order by it)")
@@ -176,6 +123,8 @@ class MessageOut(BaseModel):
 
 
 class ReceiptsOut(BaseModel):
+    """How far the other participant has read and received."""
+
     user_id: uuid.UUID
     read_seq: int
     read_at: datetime | None
@@ -184,6 +133,9 @@ class ReceiptsOut(BaseModel):
 
 
 class ConversationOut(_Open):
+    """A conversation in your list: the other user, the last message you can see, your unread
+    count and mute state."""
+
     id: uuid.UUID
     conversation_type: Literal["direct", "group"]
     other_user: UserBrief
@@ -205,6 +157,8 @@ class ConversationOut(_Open):
 
 
 class ParticipantOut(UserBrief):
+    """A participant with their read and delivery watermarks."""
+
     joined_at: datetime
     last_read_seq: int
     last_read_at: datetime | None
@@ -213,6 +167,9 @@ class ParticipantOut(UserBrief):
 
 
 class ProductBannerOut(_Open):
+    """The product a conversation is about, shown above it: the live card (or the card as sent
+    once the product is gone), the shop, the seller and quick links."""
+
     message_id: uuid.UUID
     conversation_id: uuid.UUID
     product_id: uuid.UUID | None
@@ -226,42 +183,58 @@ class ProductBannerOut(_Open):
 
 
 class ConversationDetailOut(ConversationOut):
+    """A conversation with its participants and product banner."""
+
     participants: list[ParticipantOut]
     product_context: ProductBannerOut | None
 
 
 class CreatedConversationOut(ConversationDetailOut):
+    """The conversation; `created` is false when it already existed."""
+
     created: bool
 
 
 class ConversationPage(BaseModel):
+    """A page of your conversations."""
+
     items: list[ConversationOut]
     next_cursor: str | None
 
 
 class MessagePage(BaseModel):
+    """A page of messages."""
+
     items: list[MessageOut]
     next_cursor: str | None
     has_more: bool | None = None
 
 
 class SearchHit(BaseModel):
+    """A message that matched, with its conversation."""
+
     conversation_id: uuid.UUID
     other_user: UserBrief
     message: MessageOut
 
 
 class SearchPage(BaseModel):
+    """A page of search results."""
+
     items: list[SearchHit]
     next_cursor: str | None
 
 
 class ReactionsOut(BaseModel):
+    """A message's reactions after the change."""
+
     message_id: uuid.UUID
     reactions: list[ReactionOut]
 
 
-class ReadOut(BaseModel):
+class ConversationReadOut(BaseModel):
+    """Your read watermark after the change, and your unread count."""
+
     conversation_id: uuid.UUID
     user_id: uuid.UUID
     seq: int
@@ -271,17 +244,23 @@ class ReadOut(BaseModel):
 
 
 class DeliveredOut(BaseModel):
+    """Your delivery watermark after the change."""
+
     conversation_id: uuid.UUID
     delivered_seq: int
 
 
 class DeletedOut(BaseModel):
+    """What was deleted, and for whom."""
+
     message_id: uuid.UUID
     scope: Literal["self", "everyone"]
     deleted: bool
 
 
 class ContactOut(BaseModel):
+    """The conversation with the seller and the message sent."""
+
     conversation: ConversationDetailOut
     message: MessageOut
     created: bool = Field(description="True when the conversation was opened by this contact")
@@ -293,15 +272,16 @@ class ContactOut(BaseModel):
 @routes.get("/api/conversations")
 @endpoint(
     "Your conversations, latest message first, with the last message and unread count",
-    query=PageQuery,
+    query=ConversationListQuery,
     response=ConversationPage,
     tags=TAGS,
     errors=(422,),
+    operation_id="conversations.list",
 )
-async def list_conversations(request: web.Request, query: PageQuery) -> dict:
-    return await messaging.list_conversations(
-        context(request), principal(request), limit=query.limit, cursor=query.cursor
-    )
+async def list_conversations(request: web.Request, query: ConversationListQuery) -> dict:
+    """Each conversation comes with the last message you can see and your unread count.
+    Conversations you deleted come back when a new message arrives."""
+    return await conversations.list_conversations(context(request), principal(request), query)
 
 
 @routes.post("/api/conversations")
@@ -311,11 +291,12 @@ async def list_conversations(request: web.Request, query: PageQuery) -> dict:
     response=CreatedConversationOut,
     tags=TAGS,
     errors=(403, 404, 422),
+    operation_id="conversations.create",
 )
 async def create_conversation(request: web.Request, body: CreateConversationIn) -> dict:
-    return await messaging.create_conversation(
-        context(request), principal(request), user_id=body.user_id, username=body.username
-    )
+    """There is one conversation per pair of users: opening it again answers the existing one
+    (`created` false). 403 when either of you blocked the other or they cannot be messaged."""
+    return await conversations.create_conversation(context(request), principal(request), body)
 
 
 @routes.get("/api/conversations/{id}")
@@ -324,9 +305,14 @@ async def create_conversation(request: web.Request, body: CreateConversationIn) 
     response=ConversationDetailOut,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="conversations.get",
 )
 async def get_conversation(request: web.Request) -> dict:
-    return await messaging.get_conversation(context(request), principal(request), path_id(request))
+    """The conversation as in your list, plus both participants with their read and delivery
+    watermarks and, for a conversation about a product, the product banner."""
+    return await conversations.get_conversation(
+        context(request), principal(request), path_id(request)
+    )
 
 
 @routes.delete("/api/conversations/{id}")
@@ -335,9 +321,12 @@ async def get_conversation(request: web.Request) -> dict:
     status=204,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="conversations.delete",
 )
 async def delete_conversation(request: web.Request) -> None:
-    await messaging.delete_conversation(context(request), principal(request), path_id(request))
+    """The conversation's history up to now is gone for you and it leaves your list until a new
+    message arrives; the other participant keeps everything."""
+    await conversations.delete_conversation(context(request), principal(request), path_id(request))
 
 
 @routes.post("/api/conversations/{id}/mute")
@@ -347,35 +336,45 @@ async def delete_conversation(request: web.Request) -> None:
     response=ConversationDetailOut,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="conversations.mute",
 )
 async def mute(request: web.Request, body: MuteIn) -> dict:
-    return await messaging.set_muted(
-        context(request), principal(request), path_id(request), True, duration_s=body.duration_s
+    """Mutes for `duration_s` seconds, or until unmuted. Messages of a muted conversation are
+    still delivered live, but cause no notification and no push."""
+    return await conversations.mute_conversation(
+        context(request), principal(request), path_id(request), body
     )
 
 
 @routes.delete("/api/conversations/{id}/unmute")
-@endpoint("Unmute the conversation", response=ConversationDetailOut, tags=TAGS, errors=(404, 422))
+@endpoint(
+    "Unmute the conversation",
+    response=ConversationDetailOut,
+    tags=TAGS,
+    errors=(404, 422),
+    operation_id="conversations.unmute",
+)
 async def unmute(request: web.Request) -> dict:
-    return await messaging.set_muted(context(request), principal(request), path_id(request), False)
+    """New messages notify and push again."""
+    return await conversations.unmute_conversation(
+        context(request), principal(request), path_id(request)
+    )
 
 
 @routes.post("/api/conversations/{id}/read")
 @endpoint(
     "Mark read up to a message (default: all); the other participant gets a read receipt",
     body=UpToIn,
-    response=ReadOut,
+    response=ConversationReadOut,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="conversations.mark_read",
 )
 async def mark_read(request: web.Request, body: UpToIn) -> dict:
-    return await messaging.mark_read(
-        context(request),
-        principal(request),
-        path_id(request),
-        message_id=body.message_id,
-        seq=body.seq,
-    )
+    """Marks read up to a message or seq (default: the latest). The other participant gets a
+    read receipt (`conversation.read`) and your other devices the new unread count. Idempotent;
+    the watermark never moves back."""
+    return await receipts.mark_read(context(request), principal(request), path_id(request), body)
 
 
 @routes.post("/api/conversations/{id}/unread")
@@ -384,9 +383,11 @@ async def mark_read(request: web.Request, body: UpToIn) -> dict:
     response=ConversationDetailOut,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="conversations.mark_unread",
 )
 async def mark_unread(request: web.Request) -> dict:
-    return await messaging.mark_unread(context(request), principal(request), path_id(request))
+    """Flags the conversation unread for you; no read receipt is withdrawn."""
+    return await conversations.mark_unread(context(request), principal(request), path_id(request))
 
 
 @routes.post("/api/conversations/{id}/delivered")
@@ -396,14 +397,13 @@ async def mark_unread(request: web.Request) -> dict:
     response=DeliveredOut,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="conversations.mark_delivered",
 )
 async def mark_delivered(request: web.Request, body: UpToIn) -> dict:
-    return await messaging.mark_delivered(
-        context(request),
-        principal(request),
-        path_id(request),
-        message_id=body.message_id,
-        seq=body.seq,
+    """Your client acknowledges it has received messages up to a message or seq; the sender gets
+    `message.delivered`. Idempotent and monotonic."""
+    return await receipts.mark_delivered(
+        context(request), principal(request), path_id(request), body
     )
 
 
@@ -414,15 +414,13 @@ async def mark_delivered(request: web.Request, body: UpToIn) -> dict:
     response=MessagePage,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="messages.list",
 )
 async def list_messages(request: web.Request, query: MessageListQuery) -> dict:
-    return await messaging.list_messages(
-        context(request),
-        principal(request),
-        path_id(request),
-        limit=query.limit,
-        cursor=query.cursor,
-        after_seq=query.after_seq,
+    """The messages you can see, newest first (cursor); with `after_seq`, the ones after it oldest
+    first, to catch up after being away. Fetching them counts as delivery."""
+    return await history.list_messages(
+        context(request), principal(request), path_id(request), query
     )
 
 
@@ -434,20 +432,13 @@ async def list_messages(request: web.Request, query: MessageListQuery) -> dict:
     status=201,
     tags=TAGS,
     errors=(403, 404, 409, 422),
+    operation_id="messages.send",
 )
 async def send_message(request: web.Request, body: SendIn) -> dict:
-    if body.product_id is None and body.message_type == "product_context":
-        raise ValidationFailed.field("message_type", "send a product_id for a product message")
-    return await messaging.send_message(
-        context(request),
-        principal(request),
-        path_id(request),
-        content=body.content,
-        message_type=None if body.product_id is not None else body.message_type,
-        reply_to=body.reply_to_message_id,
-        product_id=body.product_id,
-        nonce=body.nonce,
-    )
+    """A text or link message, or with `product_id` a product-context one; optionally a reply to
+    a message of the same conversation. The other participant gets `message.created` live.
+    With a `nonce`, a retry answers the original message instead of sending it twice."""
+    return await send.send_message(context(request), principal(request), path_id(request), body)
 
 
 # Messages (fixed paths before the {id} ones) -----------------------------------------------------
@@ -460,22 +451,27 @@ async def send_message(request: web.Request, body: SendIn) -> dict:
     response=SearchPage,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="messages.search",
 )
 async def search_messages(request: web.Request, query: SearchQuery) -> dict:
-    return await messaging.search_messages(
-        context(request),
-        principal(request),
-        q=query.q,
-        conversation_id=query.conversation_id,
-        limit=query.limit,
-        cursor=query.cursor,
-    )
+    """Every word matches as a prefix, over the messages you can see in your own conversations
+    (optionally one); never a message you deleted, nor anything before a conversation
+    delete."""
+    return await search.search_messages(context(request), principal(request), query)
 
 
 @routes.get("/api/messages/{id}")
-@endpoint("One message", response=MessageOut, tags=TAGS, errors=(404, 422))
+@endpoint(
+    "One message",
+    response=MessageOut,
+    tags=TAGS,
+    errors=(404, 422),
+    operation_id="messages.get",
+)
 async def get_message(request: web.Request) -> dict:
-    return await messaging.get_message(context(request), principal(request), path_id(request))
+    """A message as you see it: its content (null once deleted for everyone), reply, reactions
+    and, for your own, how far the other participant has got."""
+    return await history.get_message(context(request), principal(request), path_id(request))
 
 
 @routes.patch("/api/messages/{id}")
@@ -485,11 +481,12 @@ async def get_message(request: web.Request) -> dict:
     response=MessageOut,
     tags=TAGS,
     errors=(403, 404, 422),
+    operation_id="messages.edit",
 )
 async def edit_message(request: web.Request, body: EditIn) -> dict:
-    return await messaging.edit_message(
-        context(request), principal(request), path_id(request), content=body.content
-    )
+    """Edits only your own messages, within `messaging.edit_window_s` of sending them (403
+    after); the other participant sees the edit live."""
+    return await edits.edit_message(context(request), principal(request), path_id(request), body)
 
 
 @routes.delete("/api/messages/{id}")
@@ -499,11 +496,12 @@ async def edit_message(request: web.Request, body: EditIn) -> dict:
     response=DeletedOut,
     tags=TAGS,
     errors=(403, 404, 422),
+    operation_id="messages.delete",
 )
 async def delete_message(request: web.Request, query: DeleteQuery) -> dict:
-    return await messaging.delete_message(
-        context(request), principal(request), path_id(request), scope=query.scope
-    )
+    """With scope=self it disappears for you only; with scope=everyone (its sender only) it is
+    retracted for both, leaving a "This message was deleted" tombstone."""
+    return await edits.delete_message(context(request), principal(request), path_id(request), query)
 
 
 @routes.post("/api/messages/{id}/reactions")
@@ -513,17 +511,27 @@ async def delete_message(request: web.Request, query: DeleteQuery) -> dict:
     response=ReactionsOut,
     tags=TAGS,
     errors=(403, 404, 422),
+    operation_id="messages.add_reaction",
 )
 async def add_reaction(request: web.Request, body: ReactIn) -> dict:
-    return await messaging.add_reaction(
-        context(request), principal(request), path_id(request), body.emoji
+    """One reaction per message, user and emoji: reacting again with it is a no-op."""
+    return await reactions.add_reaction(
+        context(request), principal(request), path_id(request), body
     )
 
 
 @routes.delete("/api/messages/{id}/reactions/{emoji}")
-@endpoint("Remove your reaction", response=ReactionsOut, tags=TAGS, errors=(404, 422))
+@endpoint(
+    "Remove your reaction",
+    response=ReactionsOut,
+    tags=TAGS,
+    errors=(404, 422),
+    path_params={"emoji": "The emoji or :shortcode: to remove (URL-encoded)"},
+    operation_id="messages.remove_reaction",
+)
 async def remove_reaction(request: web.Request) -> dict:
-    return await messaging.remove_reaction(
+    """Removes your reaction with this emoji, if any."""
+    return await reactions.remove_reaction(
         context(request), principal(request), path_id(request), request.match_info["emoji"]
     )
 
@@ -536,15 +544,12 @@ async def remove_reaction(request: web.Request) -> dict:
     status=201,
     tags=TAGS,
     errors=(403, 404, 409, 422),
+    operation_id="messages.forward",
 )
 async def forward_message(request: web.Request, body: ForwardIn) -> dict:
-    return await messaging.forward_message(
-        context(request),
-        principal(request),
-        path_id(request),
-        conversation_id=body.conversation_id,
-        nonce=body.nonce,
-    )
+    """Sends a copy, marked forwarded, to one of your conversations; its original sender is not
+    revealed."""
+    return await send.forward_message(context(request), principal(request), path_id(request), body)
 
 
 @routes.get("/api/messages/{id}/product-context")
@@ -553,9 +558,13 @@ async def forward_message(request: web.Request, body: ForwardIn) -> dict:
     response=ProductBannerOut,
     tags=TAGS,
     errors=(404, 422),
+    operation_id="messages.product_context",
 )
 async def product_context(request: web.Request) -> dict:
-    return await messaging.product_context(context(request), principal(request), path_id(request))
+    """For a product-context message, its product; for any other, the product banner in effect
+    at that message (the latest product-context message before it). 404 when there is
+    none."""
+    return await contact.product_context(context(request), principal(request), path_id(request))
 
 
 # Product-context messaging ----------------------------------------------------------------------
@@ -570,8 +579,12 @@ async def product_context(request: web.Request) -> dict:
     status=201,
     tags=TAGS,
     errors=(403, 404, 409, 422),
+    operation_id="products.contact_seller",
 )
 async def contact_seller(request: web.Request, body: ContactIn) -> dict:
-    return await messaging.contact_seller(
-        context(request), principal(request), path_id(request), text=body.text, nonce=body.nonce
+    """Opens (or reuses) the conversation with the product's owner and sends a product-context
+    message, by default "Hi, I'm interested in <name>. Is this still available?"; the
+    conversation then shows the product banner."""
+    return await contact.contact_seller(
+        context(request), principal(request), path_id(request), body
     )

@@ -25,10 +25,13 @@ TAGS = ("notifications",)
 
 
 class ListQuery(PageQuery):
-    unread: bool = False
-    # One type or several, comma-separated (e.g. "mention_post,mention_comment").
-    type: str | None = Field(None, max_length=512)
-    category: Category | None = None
+    unread: bool = Field(False, description="Only unread notifications")
+    type: str | None = Field(
+        None,
+        max_length=512,
+        description='One type or several, comma-separated (e.g. "mention_post,mention_comment")',
+    )
+    category: Category | None = Field(None, description="Only this category")
 
     @field_validator("type")
     @classmethod
@@ -42,6 +45,8 @@ class ListQuery(PageQuery):
 
 
 class ActorOut(BaseModel):
+    """Someone who caused a notification."""
+
     id: uuid.UUID
     username: str
     display_name: str
@@ -50,12 +55,17 @@ class ActorOut(BaseModel):
 
 
 class ActionOut(BaseModel):
+    """What tapping the notification opens."""
+
     kind: str
     target_type: str
     target_id: str
 
 
 class NotificationOut(BaseModel):
+    """A notification. Repeated activity on one entity is grouped into one notification: the
+    latest actors, how many there were (`actor_count`) and how many events (`event_count`)."""
+
     id: uuid.UUID
     type: NotificationType
     category: Category
@@ -75,16 +85,22 @@ class NotificationOut(BaseModel):
 
 
 class NotificationPage(BaseModel):
+    """A page of notifications, with your unread count."""
+
     items: list[NotificationOut]
     next_cursor: str | None
     unread_count: int
 
 
 class UnreadOut(BaseModel):
+    """Your unread notification count (what the badge shows)."""
+
     unread_count: int
 
 
-class ReadOut(BaseModel):
+class NotificationReadOut(BaseModel):
+    """The notification marked read, and your unread count after it."""
+
     id: uuid.UUID
     is_read: bool
     read_at: datetime | None
@@ -92,6 +108,8 @@ class ReadOut(BaseModel):
 
 
 class ReadAllOut(BaseModel):
+    """How many notifications were marked read, and your unread count after it."""
+
     marked: int
     unread_count: int
 
@@ -106,8 +124,11 @@ class ReadAllOut(BaseModel):
     response=NotificationPage,
     tags=TAGS,
     errors=(422,),
+    operation_id="notifications.list",
 )
 async def list_notifications(request: web.Request, query: ListQuery) -> dict:
+    """Your notification center, latest activity first, keyset-paginated; filter by unread, by
+    type (one or several) or by category. The page carries your unread count."""
     return await notifications.list_notifications(
         request.app[CONTEXT],
         principal(request),
@@ -120,14 +141,26 @@ async def list_notifications(request: web.Request, query: ListQuery) -> dict:
 
 
 @routes.get("/api/notifications/unread-count")
-@endpoint("How many of your notifications are unread", response=UnreadOut, tags=TAGS)
+@endpoint(
+    "How many of your notifications are unread",
+    response=UnreadOut,
+    tags=TAGS,
+    operation_id="notifications.unread_count",
+)
 async def unread_count(request: web.Request) -> dict:
+    """The badge count; the gateway pushes changes to it with every notification event."""
     return await notifications.unread_count(request.app[CONTEXT], principal(request))
 
 
 @routes.patch("/api/notifications/read-all")
-@endpoint("Mark all your notifications read", response=ReadAllOut, tags=TAGS)
+@endpoint(
+    "Mark all your notifications read",
+    response=ReadAllOut,
+    tags=TAGS,
+    operation_id="notifications.mark_all_read",
+)
 async def read_all(request: web.Request) -> dict:
+    """Marks every unread notification read; your other devices get `notification.read_all`."""
     return await notifications.mark_all_read(request.app[CONTEXT], principal(request))
 
 
@@ -136,8 +169,12 @@ async def read_all(request: web.Request) -> dict:
     "Your notification preferences (per category: push, in-app, email, frequency)",
     response=NotificationSettings,
     tags=TAGS,
+    operation_id="notifications.get_settings",
 )
 async def get_settings(request: web.Request) -> NotificationSettings:
+    """Your preferences with the defaults filled in: master push and email switches, and per
+    category push, in-app, email (off, on, daily, weekly) and frequency (all, important,
+    none)."""
     return await notifications.get_settings(request.app[CONTEXT], principal(request))
 
 
@@ -148,18 +185,43 @@ async def get_settings(request: web.Request) -> NotificationSettings:
     response=NotificationSettings,
     tags=TAGS,
     errors=(422,),
+    operation_id="notifications.update_settings",
+    examples={
+        "Pause all push": {"push_enabled": False},
+        "Likes: in-app only, no email": {
+            "categories": {"likes": {"push": False, "in_app": True, "email": "off"}}
+        },
+        "Weekly email digest of follows": {"categories": {"follows": {"email": "weekly"}}},
+    },
 )
 async def patch_settings(request: web.Request, body: SettingsPatch) -> NotificationSettings:
+    """Changes only the fields given (a category's unnamed fields keep their values) and answers
+    the full preferences after the change."""
     return await notifications.update_settings(request.app[CONTEXT], principal(request), body)
 
 
 @routes.patch("/api/notifications/{id}/read")
-@endpoint("Mark one notification read", response=ReadOut, tags=TAGS, errors=(404, 422))
+@endpoint(
+    "Mark one notification read",
+    response=NotificationReadOut,
+    tags=TAGS,
+    errors=(404, 422),
+    operation_id="notifications.mark_read",
+)
 async def mark_read(request: web.Request) -> dict:
+    """Idempotent; your other devices get `notification.read` with the new unread count."""
     return await notifications.mark_read(request.app[CONTEXT], principal(request), path_id(request))
 
 
 @routes.delete("/api/notifications/{id}")
-@endpoint("Delete one notification", status=204, tags=TAGS, errors=(404, 422))
+@endpoint(
+    "Delete one notification",
+    status=204,
+    tags=TAGS,
+    errors=(404, 422),
+    operation_id="notifications.delete",
+)
 async def delete(request: web.Request) -> None:
+    """Removes it from your notification center; your other devices get
+    `notification.deleted`."""
     await notifications.delete(request.app[CONTEXT], principal(request), path_id(request))

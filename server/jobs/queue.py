@@ -13,18 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from server.ids import new_id
+from server.jobs.registry import job_kind
 from server.store import jobs as jobs_store
 from server.store.db import Queries
-
-
-def _kind(name: str) -> Any:
-    from server.jobs import catalog  # noqa: F401  (registers every kind)
-    from server.jobs.registry import HANDLERS
-
-    kind = HANDLERS.get(name)
-    if kind is None:
-        raise ValueError(f"no job handler registered for {name!r}")
-    return kind
 
 
 async def enqueue(
@@ -38,7 +29,11 @@ async def enqueue(
     max_attempts: int | None = None,
     sensitive: bool = False,
 ) -> uuid.UUID | None:
-    """Queue a job of `kind` (a name registered in server/jobs/catalog.py) inside `tx`.
+    """Queue a job of `kind` (registered by a capability's `jobs` module) inside `tx`.
+
+    An unknown `kind` raises ValueError (the registry is sealed by the composition root). This
+    module asks the registry and never imports the capabilities' job modules: they import the
+    capabilities that call this.
 
     - `run_at` / `delay_s`: not before this time (default: now); the delay is added to run_at.
     - `coalesce_key`: while a job with the same key is still queued (not yet started), this call
@@ -48,7 +43,7 @@ async def enqueue(
     - `sensitive`: the payload (e.g. an email with a reset link) is wiped once the job finishes.
     The payload must be JSON-serialisable (UUIDs and datetimes as strings).
     """
-    spec = _kind(kind)
+    spec = job_kind(kind)
     return await jobs_store.insert(
         tx,
         id=new_id(),
@@ -56,7 +51,7 @@ async def enqueue(
         payload=payload or {},
         run_at=run_at,
         delay_s=float(delay_s),
-        max_attempts=max_attempts or spec.max_attempts,
+        max_attempts=max_attempts or (spec.max_attempts if spec else None),
         coalesce_key=coalesce_key,
         sensitive=sensitive,
     )

@@ -1,10 +1,16 @@
 """What the workers know how to run: job kinds (handlers) and periodic jobs.
 
 Handlers are plain `async def handler(ctx, payload) -> None` functions living next to the
-capability they serve; server/jobs/catalog.py is the one place that registers them and declares
-the periodic jobs. A handler must be safe to run again for the same payload (delivery is
-at-least-once: a worker killed after the side effect but before it recorded success makes the job
-run again). Raise PermanentJobError for failures a retry cannot fix.
+capability they serve; each capability registers its own in the `jobs` module it names in
+server/capabilities.py (`register(...)`, `every(...)`). A handler must be safe to run again for
+the same payload (delivery is at-least-once: a worker killed after the side effect but before
+it recorded success makes the job run again). Raise PermanentJobError for failures a retry
+cannot fix.
+
+This module is a leaf (it imports nothing from server): the queue (server/jobs/queue.py) looks
+kinds up here. The capabilities' job modules import their handlers, so they are loaded where
+processes start (`capabilities.load_jobs()`, from the composition root), never by the queue or
+the registry (that would be an import cycle: capability -> queue -> registrations -> capability).
 """
 
 from __future__ import annotations
@@ -32,6 +38,24 @@ class JobKind:
 
 
 HANDLERS: dict[str, JobKind] = {}
+# Set once every capability has registered its kinds (`seal`, from capabilities.load_jobs).
+_sealed = False
+
+
+def seal() -> None:
+    """Every kind is registered: from now on `job_kind` refuses unknown names."""
+    global _sealed
+    _sealed = True
+
+
+def job_kind(name: str) -> JobKind | None:
+    """The registered kind `name`. An unknown name raises ValueError once the registry is sealed
+    (every process that builds a Context through server/bootstrap.py loads and seals it: a typo
+    fails at enqueue). Before that it returns None."""
+    kind = HANDLERS.get(name)
+    if kind is None and _sealed:
+        raise ValueError(f"no job handler registered for {name!r}")
+    return kind
 
 
 def register(

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aiopg
-
 from server.jobs.metrics import JOBS_FINISHED
+from server.jobs.queue import enqueue
 from server.jobs.registry import HANDLERS, PERIODIC, Periodic, PermanentJobError
 from server.store import jobs as jobs_store
 from server.store.db import Row
@@ -137,8 +136,6 @@ class Worker:
     maintenance_interval_s: float = 30.0
 
     def __post_init__(self) -> None:
-        from server.jobs import catalog  # noqa: F401  (registers every job kind)
-
         s = self.ctx.settings.jobs
         self.concurrency = self.concurrency or s.concurrency
         self.lease_s = s.lease_s
@@ -146,7 +143,7 @@ class Worker:
         self._running: dict[uuid.UUID, _Running] = {}
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._listener: aiopg.Connection | None = None
+        self._listener: Any = None  # the LISTEN connection (server.store.jobs.listen)
         self._tasks: list[asyncio.Task] = []
         self._scheduled: dict[str, datetime] = {}
         self._last_maintenance = 0.0
@@ -254,8 +251,6 @@ class Worker:
 
     async def schedule_periodic(self, now: datetime | None = None) -> list[str]:
         """Enqueue each periodic job once for its current period (idempotent across workers)."""
-        from server.jobs.queue import enqueue
-
         now = now or self.ctx.clock.now()
         scheduled = []
         for periodic in list(PERIODIC):
@@ -337,9 +332,7 @@ class Worker:
         """Wake up as soon as a job is committed (the poll interval is only the fallback)."""
         while not self._stopping.is_set():
             try:
-                self._listener = await aiopg.connect(self.ctx.db.dsn, timeout=10)
-                async with self._listener.cursor() as cur:
-                    await cur.execute(f"LISTEN {jobs_store.CHANNEL}")
+                self._listener = await jobs_store.listen(self.ctx.db.dsn)
                 while True:
                     await self._listener.notifies.get()
                     self._wakeup.set()

@@ -23,10 +23,14 @@ psycopg2.extensions.register_adapter(dict, lambda value: psycopg2.extras.Json(va
 Params = Mapping[str, Any] | Sequence[Any] | None
 Row = dict[str, Any]
 AfterCommit = Callable[[], Awaitable[None]]
+CommitStatement = Callable[[], tuple[str, Params]]
 
 UniqueViolation = psycopg2.errors.UniqueViolation
 ForeignKeyViolation = psycopg2.errors.ForeignKeyViolation
 DataError = psycopg2.DataError
+# Worth retrying the whole transaction for.
+DeadlockDetected = psycopg2.errors.DeadlockDetected
+SerializationFailure = psycopg2.errors.SerializationFailure
 
 
 def _dumps(value: Any) -> str:
@@ -70,17 +74,45 @@ async def _run_on(conn: aiopg.Connection, sql: str, params: Params, mode: str) -
 
 
 class Transaction(_Queries):
-    """One open transaction. Work registered with `after_commit` runs only once it commits."""
+    """One open transaction.
 
-    def __init__(self, conn: aiopg.Connection) -> None:
+    - `after_commit(callback)`: work that runs only once the transaction has committed.
+    - `with_commit(statement)`: a statement sent in the same round trip as COMMIT (built by
+      `statement()` at commit time, so it sees everything staged until then); if it fails, the
+      whole transaction rolls back. The event sink writes its outbox row this way.
+    - `local`: per-transaction state of the services that stage work in it.
+    """
+
+    def __init__(self, conn: aiopg.Connection, begin: str = "BEGIN") -> None:
         self._conn = conn
+        self._begin = begin
+        self._begun = False
         self._after_commit: list[AfterCommit] = []
+        self._commit_statements: list[CommitStatement] = []
+        self.local: dict[str, Any] = {}
 
     async def _run(self, sql: str, params: Params, mode: str) -> Any:
+        if not self._begun:
+            # BEGIN travels with the first statement: one round trip less per transaction.
+            self._begun = True
+            sql = f"{self._begin}; {sql}"
         return await _run_on(self._conn, sql, params, mode)
 
     def after_commit(self, callback: AfterCommit) -> None:
         self._after_commit.append(callback)
+
+    def with_commit(self, statement: CommitStatement) -> None:
+        self._commit_statements.append(statement)
+
+    def _commit_sql(self, cur: Any) -> bytes | None:
+        """What ends the transaction in one round trip (None: nothing was sent, nothing to do)."""
+        parts = [cur.mogrify(sql, params) for sql, params in (s() for s in self._commit_statements)]
+        if not self._begun:
+            if not parts:
+                return None
+            parts.insert(0, self._begin.encode())
+            self._begun = True
+        return b"; ".join([*parts, b"COMMIT"])
 
 
 class Database(_Queries):
@@ -114,11 +146,17 @@ class Database(_Queries):
     async def transaction(self, *, isolation: str | None = None) -> AsyncIterator[Transaction]:
         async with self.pool.acquire() as conn:
             async with conn.cursor() as cur:
-                await cur.execute("BEGIN" + (f" ISOLATION LEVEL {isolation}" if isolation else ""))
-                tx = Transaction(conn)
+                tx = Transaction(
+                    conn, "BEGIN" + (f" ISOLATION LEVEL {isolation}" if isolation else "")
+                )
                 try:
                     yield tx
+                    commit = tx._commit_sql(cur)
+                    if commit is not None:
+                        await cur.execute(commit)
                 except BaseException:
+                    if not tx._begun:
+                        raise
                     try:
                         await cur.execute("ROLLBACK")
                     except Exception:
@@ -127,7 +165,6 @@ class Database(_Queries):
                         # must stay one, or the cancelled task never learns it was cancelled).
                         log.debug("rollback on a closed connection", exc_info=True)
                     raise
-                await cur.execute("COMMIT")
         for callback in tx._after_commit:
             try:
                 await callback()

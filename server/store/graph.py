@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from server.store import visibility
 from server.store.db import Queries, Row
 from server.store.users import PROFILE_COLUMNS
 
@@ -11,15 +12,13 @@ from server.store.users import PROFILE_COLUMNS
 async def relationship(q: Queries, viewer: uuid.UUID, other: uuid.UUID) -> Row:
     """How `viewer` and `other` relate: follow states both ways, blocks both ways, mute."""
     return await q.fetchrow(
-        """SELECT
+        f"""SELECT
              (SELECT status FROM follows WHERE follower_id = %(v)s AND following_id = %(o)s)
                 AS following,
              (SELECT status FROM follows WHERE follower_id = %(o)s AND following_id = %(v)s)
                 AS followed_by,
-             EXISTS (SELECT 1 FROM blocks WHERE blocker_id = %(v)s AND blocked_id = %(o)s)
-                AS blocking,
-             EXISTS (SELECT 1 FROM blocks WHERE blocker_id = %(o)s AND blocked_id = %(v)s)
-                AS blocked_by,
+             {visibility.blocks("%(v)s", "%(o)s")} AS blocking,
+             {visibility.blocks("%(o)s", "%(v)s")} AS blocked_by,
              EXISTS (SELECT 1 FROM mutes WHERE muter_id = %(v)s AND muted_id = %(o)s)
                 AS muting""",
         {"v": viewer, "o": other},
@@ -28,16 +27,14 @@ async def relationship(q: Queries, viewer: uuid.UUID, other: uuid.UUID) -> Row:
 
 async def has_blocked(q: Queries, blocker: uuid.UUID, blocked: uuid.UUID) -> bool:
     return await q.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = %s AND blocked_id = %s)",
-        (blocker, blocked),
+        f"SELECT {visibility.blocks('%(blocker)s', '%(blocked)s')}",
+        {"blocker": blocker, "blocked": blocked},
     )
 
 
 async def is_blocked_either_way(q: Queries, a: uuid.UUID, b: uuid.UUID) -> bool:
     return await q.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = %(a)s AND blocked_id = %(b)s)
-                                               OR (blocker_id = %(b)s AND blocked_id = %(a)s))""",
-        {"a": a, "b": b},
+        f"SELECT {visibility.blocked_either_way('%(a)s', '%(b)s')}", {"a": a, "b": b}
     )
 
 
@@ -45,11 +42,7 @@ async def blocked_either_way_among(
     q: Queries, user: uuid.UUID, others: list[uuid.UUID]
 ) -> set[uuid.UUID]:
     rows = await q.fetch(
-        """SELECT blocked_id AS other FROM blocks
-           WHERE blocker_id = %(u)s AND blocked_id = ANY(%(o)s)
-           UNION
-           SELECT blocker_id FROM blocks WHERE blocked_id = %(u)s AND blocker_id = ANY(%(o)s)""",
-        {"u": user, "o": others},
+        visibility.blocked_either_way_among("%(u)s", "%(o)s"), {"u": user, "o": others}
     )
     return {row["other"] for row in rows}
 
@@ -157,17 +150,6 @@ def _after(after: uuid.UUID | None, column: str) -> tuple[str, dict]:
     return f" AND {column} < %(after)s", {"after": after}
 
 
-def _hidden_from(viewer: uuid.UUID | None) -> tuple[str, dict]:
-    """Leave out whoever blocked `viewer`: for them such a user does not exist."""
-    if viewer is None:
-        return "", {}
-    return (
-        " AND NOT EXISTS (SELECT 1 FROM blocks x WHERE x.blocker_id = u.id"
-        " AND x.blocked_id = %(viewer)s)",
-        {"viewer": viewer},
-    )
-
-
 async def _follow_list(
     q: Queries,
     *,
@@ -176,24 +158,26 @@ async def _follow_list(
     status: str,
     limit: int,
     after: uuid.UUID | None,
-    viewer: uuid.UUID | None = None,
+    viewer: uuid.UUID,
 ) -> list[Row]:
     """Profiles on the other side of `user`'s follows (`user_side` is the column naming
-    `user`), newest first by follow id; index-backed by follows_(follower|following)_idx."""
+    `user`), newest first by follow id; index-backed by follows_(follower|following)_idx.
+    Whoever blocked `viewer` is left out: for the viewer such a user does not exist."""
     other_side = "follower_id" if user_side == "following_id" else "following_id"
     extra, params = _after(after, "f.id")
-    hidden, hidden_params = _hidden_from(viewer)
+    shown, shown_params = visibility.shown_to(viewer, "u.id")
     return await q.fetch(
         f"""SELECT f.id AS follow_id, f.created_at AS followed_at, {PROFILE_COLUMNS}
             FROM follows f JOIN users u ON u.id = f.{other_side}
-            WHERE f.{user_side} = %(user)s AND f.status = %(status)s AND u.is_active{extra}{hidden}
+            WHERE f.{user_side} = %(user)s AND f.status = %(status)s AND u.is_active{extra}
+              AND {shown}
             ORDER BY f.id DESC LIMIT %(limit)s""",
-        {"user": user, "status": status, "limit": limit + 1, **params, **hidden_params},
+        {"user": user, "status": status, "limit": limit + 1, **params, **shown_params},
     )
 
 
 async def list_followers(
-    q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None, viewer: uuid.UUID | None
+    q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None, viewer: uuid.UUID
 ) -> list[Row]:
     return await _follow_list(
         q,
@@ -207,7 +191,7 @@ async def list_followers(
 
 
 async def list_following(
-    q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None, viewer: uuid.UUID | None
+    q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None, viewer: uuid.UUID
 ) -> list[Row]:
     return await _follow_list(
         q,
@@ -223,8 +207,15 @@ async def list_following(
 async def list_requests(
     q: Queries, user: uuid.UUID, limit: int, after: uuid.UUID | None
 ) -> list[Row]:
+    """`user`'s pending follow requests, read by `user` (a block deletes requests both ways)."""
     return await _follow_list(
-        q, user=user, user_side="following_id", status="pending", limit=limit, after=after
+        q,
+        user=user,
+        user_side="following_id",
+        status="pending",
+        limit=limit,
+        after=after,
+        viewer=user,
     )
 
 

@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import aiopg
+
 from server.store.db import Queries, Row, jsonb
 
 CHANNEL = "nexgate_jobs"
@@ -213,3 +215,16 @@ async def queue_depths(q: Queries) -> dict[str, int]:
              (SELECT count(*) FROM jobs WHERE status = 'running') AS running,
              (SELECT count(*) FROM jobs WHERE status = 'dead') AS dead"""
     )
+
+
+async def listen(dsn: str) -> Any:
+    """A dedicated connection LISTENing on CHANNEL (an aiopg connection: await
+    `conn.notifies.get()` for each wake-up; close it with `conn.close()`)."""
+    conn = await aiopg.connect(dsn, timeout=10)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(f"LISTEN {CHANNEL}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from server.store.db import Queries, Row, jsonb
+from server.store.visibility import blocked_either_way, blocks
 
 # Every message column a view needs (never `search`).
 MESSAGE_COLUMNS = """m.id, m.conversation_id, m.seq, m.sender_id, m.content, m.message_type,
@@ -94,7 +95,7 @@ async def unhide(q: Queries, conversation_id: uuid.UUID, user_id: uuid.UUID) -> 
 
 # Everything an action on a conversation decides on, in one round trip: the user's own
 # participant row (me_*), the other participant and the blocks between them.
-_CONTEXT = """
+_CONTEXT = f"""
     SELECT c.id, c.conversation_type, c.message_seq, c.created_at, c.updated_at,
            c.last_message_at,
            me.id AS participant_id, me.user_id AS me_id, me.is_muted, me.muted_until,
@@ -106,10 +107,8 @@ _CONTEXT = """
            o.delivered_at AS other_delivered_at,
            (o.is_muted AND (o.muted_until IS NULL OR o.muted_until > now())) AS other_muted,
            ou.is_active AS other_active,
-           EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = me.user_id
-                   AND b.blocked_id = o.user_id) AS blocking,
-           EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = o.user_id
-                   AND b.blocked_id = me.user_id) AS blocked_by
+           {blocks("me.user_id", "o.user_id")} AS blocking,
+           {blocks("o.user_id", "me.user_id")} AS blocked_by
     FROM conversation_participants me
     JOIN conversations c ON c.id = me.conversation_id
     JOIN conversation_participants o
@@ -351,10 +350,7 @@ async def append(
                 ON o.conversation_id = me.conversation_id AND o.user_id <> me.user_id
               JOIN users ou ON ou.id = o.user_id AND ou.is_active
               WHERE me.conversation_id = %(c)s AND me.user_id = %(sender)s
-                AND NOT EXISTS (
-                  SELECT 1 FROM blocks b
-                  WHERE (b.blocker_id = me.user_id AND b.blocked_id = o.user_id)
-                     OR (b.blocker_id = o.user_id AND b.blocked_id = me.user_id))
+                AND NOT {blocked_either_way("me.user_id", "o.user_id")}
             ), conv AS (
               UPDATE conversations
               SET message_seq = message_seq + 1, last_message_at = clock_timestamp(),
@@ -704,10 +700,7 @@ async def active_user_by_ref(
 
 async def blocks_between(q: Queries, me: uuid.UUID, other: uuid.UUID) -> Row:
     return await q.fetchrow(
-        """SELECT
-             EXISTS (SELECT 1 FROM blocks WHERE blocker_id = %(me)s AND blocked_id = %(o)s)
-               AS blocking,
-             EXISTS (SELECT 1 FROM blocks WHERE blocker_id = %(o)s AND blocked_id = %(me)s)
-               AS blocked_by""",
+        f"""SELECT {blocks("%(me)s", "%(o)s")} AS blocking,
+                   {blocks("%(o)s", "%(me)s")} AS blocked_by""",
         {"me": me, "o": other},
     )

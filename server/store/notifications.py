@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from server.store.db import Queries, Row, jsonb
+from server.store.visibility import blocked_either_way
 
 COLUMNS = """n.id, n.recipient_id, n.type, n.entity_type, n.entity_id, n.actor_id, n.actor_ids,
              n.actor_count, n.event_count, n.data, n.content, n.visible, n.is_read, n.read_at,
@@ -27,12 +28,9 @@ async def recipient_context(q: Queries, recipient: uuid.UUID, actor: uuid.UUID |
     """Everything notify() decides on, in one round trip: does the recipient exist, do they and
     the actor block each other, does the recipient mute or follow the actor, their preferences."""
     return await q.fetchrow(
-        """SELECT
+        f"""SELECT
              EXISTS (SELECT 1 FROM users WHERE id = %(r)s AND is_active) AS recipient_active,
-             (%(a)s::uuid IS NOT NULL AND EXISTS (
-                SELECT 1 FROM blocks WHERE (blocker_id = %(r)s AND blocked_id = %(a)s)
-                                        OR (blocker_id = %(a)s AND blocked_id = %(r)s)))
-                AS blocked,
+             (%(a)s::uuid IS NOT NULL AND {blocked_either_way("%(r)s", "%(a)s")}) AS blocked,
              (%(a)s::uuid IS NOT NULL AND EXISTS (
                 SELECT 1 FROM mutes WHERE muter_id = %(r)s AND muted_id = %(a)s)) AS muting,
              (%(a)s::uuid IS NOT NULL AND EXISTS (

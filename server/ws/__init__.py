@@ -14,15 +14,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from protocol.constants import CloseCode
+from server.domain.context import Context
 
 
 async def gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Start and stop the gateway's background work (runs after the core resources)."""
+    """Start and stop the gateway's background work (runs after the core resources; the
+    capabilities' call methods are loaded by create_app, server/capabilities.py)."""
     from server.app_keys import CONTEXT, SETTINGS
-    from server.ws.calls import load_methods
     from server.ws.hub import HUB, Hub
-
-    load_methods()
     hub = Hub(app[CONTEXT], app[SETTINGS].gateway)
     app[HUB] = hub
     hub.start()
@@ -40,16 +39,10 @@ async def gateway_shutdown(app: web.Application) -> None:
 
 
 async def disconnect_user(
-    bus, user_id: uuid.UUID, reason: str = "session revoked", code: int | None = None
+    ctx: Context, user_id: uuid.UUID, reason: str = "session revoked", code: int | None = None
 ) -> None:
     """Close every live session of `user_id` on every node (e.g. after a password change or a
-    deactivation). `bus` is `ctx.bus`."""
-    await bus.publish_topic(
-        f"gateway:{user_id}",
-        "disconnect",
-        {
-            "user_id": str(user_id),
-            "reason": reason,
-            "code": int(code or CloseCode.AUTHENTICATION_FAILED),
-        },
-    )
+    deactivation), through the event sink's control channel. A domain action that ends
+    sessions as part of a write calls `ctx.events.end_sessions(tx, ...)` in its transaction."""
+    async with ctx.db.transaction() as tx:
+        ctx.events.end_sessions(tx, user_id, reason, int(code or CloseCode.AUTHENTICATION_FAILED))

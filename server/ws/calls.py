@@ -1,7 +1,8 @@
 """Gateway call methods and topic authorizers: the registry other capabilities fill.
 
 Registering a call method (from YOUR module; put it in ``server/ws/methods/<capability>.py``,
-every module in that package is imported when the gateway starts, and by ``server.ws`` itself)::
+and name it as the capability's ``gateway`` module in ``server/capabilities.py``, which
+imports it before the gateway starts; this registry imports none of them)::
 
     from pydantic import BaseModel
     from server.ws.calls import call
@@ -45,9 +46,7 @@ Registering a topic authorizer (``subscribe {topic: "group:<id>"}`` → prefix `
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -107,15 +106,6 @@ def topic_authorizer(prefix: str) -> Callable[[TopicAuthorizer], TopicAuthorizer
         return fn
 
     return register
-
-
-def load_methods() -> None:
-    """Import every module of server.ws.methods so their registrations run (idempotent)."""
-    import server.ws.methods as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def error_body(exc: AppError) -> dict[str, Any]:

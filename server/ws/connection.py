@@ -31,9 +31,10 @@ from protocol.constants import (
 from server.bus.base import UserEvent
 from server.domain import accounts
 from server.domain.auth_tokens import Principal
+from server.domain.presence import hidden_from_viewer
 from server.errors import BadRequest, Unauthorized
 from server.ws import metrics
-from server.ws.calls import check_topic, run_call
+from server.ws.calls import CALLS, check_topic, run_call
 from server.ws.frames import Outgoing, encode, user_event_frame
 from server.ws.hub import HUB, Hub
 
@@ -479,8 +480,6 @@ class Connection:
             except ValueError:
                 continue
         if watching:
-            from server.domain.presence import hidden_from_viewer
-
             hidden = await hidden_from_viewer(self.hub.ctx, self.principal.user_id, watching)
             self.hub.watch(self, [u for u in watching if u not in hidden])
         return restored
@@ -541,8 +540,6 @@ class Connection:
 
 
 def _known_methods() -> dict:
-    from server.ws.calls import CALLS
-
     return CALLS
 
 

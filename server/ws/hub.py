@@ -17,13 +17,14 @@ from protocol.constants import CloseCode, Event, Op
 from server.bus.base import TopicEvent, UserEvent
 from server.config import GatewaySettings
 from server.domain.context import Context
+from server.domain.events import CONTROL_TOPIC_PREFIX, DISCONNECT
+from server.domain.presence import hidden_from
 from server.ws import metrics
 from server.ws.frames import Outgoing, topic_event_frame, user_event_frame
 
 log = logging.getLogger("nexgate.gateway")
 
 PRESENCE_PREFIX = "presence:"
-CONTROL_PREFIX = "gateway:"  # internal control topics (e.g. disconnect a user everywhere)
 
 
 class UserSubscriber(Protocol):
@@ -223,7 +224,7 @@ class Hub:
         if topic.startswith(PRESENCE_PREFIX):
             self._on_presence(event)
             return
-        if topic.startswith(CONTROL_PREFIX):
+        if topic.startswith(CONTROL_TOPIC_PREFIX):
             self._on_control(event)
             return
         subs = self.topics.get(topic)
@@ -250,8 +251,6 @@ class Hub:
     async def _deliver_presence(self, user_id: uuid.UUID, event: TopicEvent, subs: list) -> None:
         """Presence goes only to watchers who may see the user: a block either way (even one
         made after the watch began) silently stops it."""
-        from server.domain.presence import hidden_from
-
         hidden = await hidden_from(self.ctx, user_id, [c.user_id for c in subs])
         out = Outgoing({"op": Op.EVENT, "t": event.type, "d": event.data})
         n = 0
@@ -262,7 +261,7 @@ class Hub:
         metrics.frame_out(Op.EVENT).inc(n)
 
     def _on_control(self, event: TopicEvent) -> None:
-        if event.type == "disconnect":
+        if event.type == DISCONNECT:
             try:
                 user_id = uuid.UUID(str(event.data.get("user_id")))
             except ValueError:

@@ -1,0 +1,146 @@
+"""The composition root: the one place that builds (and closes) the Context of a process.
+
+`nexgate serve` (through create_app), `nexgate worker`, `nexgate seed-demo` and the load-test
+servers all call `open_context(settings)`; nothing else constructs a Context, so the engines
+(database, bus, rate limiter, event sink, mailer, push sender, clock) are wired the same way
+everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from server.bus.base import Bus
+from server.bus.memory import MemoryBus
+from server.bus.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from server.clock import SYSTEM_CLOCK, Clock
+from server.config import Settings
+from server.domain.auth_tokens import Passwords, TokenSigner
+from server.domain.context import Context
+from server.domain.events import EventSink
+from server.domain.linearizer import Linearizer
+from server.mail import make_mailer
+from server.push_relay import make_push_sender
+from server.store.db import Database
+from server.store.embedded import release_embedded, start_embedded
+from server.store.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+
+def resolve_jwt_secret(settings: Settings) -> str:
+    """The configured secret, else one generated once and kept in the data dir."""
+    if settings.auth.jwt_secret:
+        return settings.auth.jwt_secret
+    path = settings.data_path / "jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def resolve_database_url(settings: Settings) -> str:
+    """The configured database, else the embedded one in the data dir (this process holds a
+    lease on it until `release_database(settings)`; the last user stops it)."""
+    if settings.database.url:
+        return settings.database.url
+    return await asyncio.to_thread(start_embedded, settings.data_path / "pg")
+
+
+def release_database(settings: Settings) -> None:
+    if not settings.database.url:
+        release_embedded(settings.data_path / "pg")
+
+
+def make_bus(settings: Settings) -> Bus:
+    gw = settings.gateway
+    if settings.redis.url:
+        from server.bus.redis import RedisBus
+
+        return RedisBus(
+            settings.redis.url,
+            log_depth=gw.resume_log_depth,
+            log_age_s=gw.resume_log_age_s,
+            prefix=settings.redis.prefix,
+            presence_ttl_s=gw.presence_ttl_s,
+        )
+    return MemoryBus(log_depth=gw.resume_log_depth, log_age_s=gw.resume_log_age_s)
+
+
+def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
+    """Rate limits shared by every server and worker process of a deployment (Redis, under the
+    configured key prefix), else in process memory."""
+    if settings.redis.url:
+        return RedisRateLimiter(bus.redis, prefix=f"{settings.redis.prefix}rl:")  # type: ignore[attr-defined]
+    return MemoryRateLimiter()
+
+
+async def open_context(
+    settings: Settings,
+    *,
+    migrate: bool | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    sweep_outbox: bool = True,
+) -> Context:
+    """Connect every engine and return the process's Context. `migrate` defaults to
+    settings.database.migrate_on_start. Close it with `close_context`."""
+    from server.capabilities import load_jobs
+
+    load_jobs()  # every job kind known: enqueue refuses typos, workers find every handler
+    dsn = await resolve_database_url(settings)
+    try:
+        if settings.database.migrate_on_start if migrate is None else migrate:
+            await asyncio.to_thread(apply_migrations, dsn)
+        db = await Database.connect(
+            dsn, minsize=settings.database.pool_min, maxsize=settings.database.pool_max
+        )
+    except BaseException:
+        release_database(settings)
+        raise
+    bus = make_bus(settings)
+    await bus.start()
+    events = EventSink(
+        db,
+        bus,
+        republish_after_s=settings.events.republish_after_s,
+        sweep_interval_s=settings.events.sweep_interval_s,
+    )
+    events.start(sweep=sweep_outbox)
+    return Context(
+        settings=settings,
+        db=db,
+        bus=bus,
+        limiter=make_limiter(settings, bus),
+        mailer=make_mailer(settings.smtp),
+        signer=TokenSigner(resolve_jwt_secret(settings), settings.auth.access_token_ttl_s),
+        passwords=Passwords(settings.auth.argon2_time_cost, settings.auth.argon2_memory_kib),
+        events=events,
+        push=make_push_sender(settings.push),
+        linearizer=Linearizer("conversations"),
+        clock=clock,
+    )
+
+
+async def close_context(ctx: Context) -> None:
+    """Stop in the reverse order of `open_context`: pending outbox deletes are flushed while
+    the database is still open; the embedded database lease goes last."""
+    await ctx.events.close()
+    await ctx.push.close()
+    await ctx.bus.close()
+    await ctx.db.close()
+    release_database(ctx.settings)
+
+
+@asynccontextmanager
+async def context(settings: Settings, **options: object) -> AsyncIterator[Context]:
+    """`open_context` for the length of a `with` block (one-off commands)."""
+    ctx = await open_context(settings, **options)  # type: ignore[arg-type]
+    try:
+        yield ctx
+    finally:
+        await close_context(ctx)

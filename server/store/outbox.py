@@ -1,0 +1,36 @@
+"""The event outbox (migration 0006): rows written in the commit of the transaction whose
+events they hold, deleted once published, swept when their node died first."""
+
+from __future__ import annotations
+
+import uuid
+
+from server.store.db import Params, Queries, Row
+
+INSERT_SQL = "INSERT INTO event_outbox (id, node_id, events) VALUES (%s, %s, %s::jsonb)"
+
+
+def insert_statement(row_id: uuid.UUID, node_id: str, events_json: str) -> tuple[str, Params]:
+    """The INSERT sent with COMMIT (`Transaction.with_commit`); `events_json` is JSON text."""
+    return INSERT_SQL, (row_id, node_id, events_json)
+
+
+async def delete(q: Queries, ids: list[uuid.UUID]) -> int:
+    return await q.execute("DELETE FROM event_outbox WHERE id = ANY(%s)", (ids,))
+
+
+async def claim_stale(q: Queries, older_than_s: float, limit: int) -> list[Row]:
+    """Rows older than `older_than_s` (their node had time to publish and did not), oldest
+    first, locked for this transaction; other sweepers skip them."""
+    return await q.fetch(
+        """SELECT id, node_id, events FROM event_outbox
+            WHERE created_at < now() - make_interval(secs => %s)
+            ORDER BY created_at
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED""",
+        (older_than_s, limit),
+    )
+
+
+async def pending_count(q: Queries) -> int:
+    return await q.fetchval("SELECT count(*) FROM event_outbox")

@@ -1,0 +1,125 @@
+"""The one SQL fragment library of visibility rules: who may see whose rows.
+
+Every store module that filters by blocks builds its SQL from these functions instead of
+restating the rule. The viewer is a required argument: a fragment names the query parameter
+that carries the viewer, and a NULL there hides everything (fail closed) rather than filtering
+nothing. A read that legitimately has no viewer (the server rendering a card for a topic, an
+ingest answer, the expiry announcement) says so with `SYSTEM`; `None` is refused.
+
+    where, params = visible_to(viewer, "p.owner_id")   # viewer: a user id or SYSTEM
+    sql = f"SELECT ... FROM products p WHERE p.id = %(id)s AND {where}"
+
+Arguments named `*_column` / `a` / `b` are SQL expressions the caller controls (a column such
+as `p.owner_id` or a placeholder such as `%(o)s`), never user input.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Final
+
+_PARAM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class MissingViewer(TypeError):
+    """A visibility rule was asked for without saying who is looking."""
+
+
+class _System:
+    """The server reading on its own behalf (no user is looking): no block rule applies."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM: Final = _System()
+Viewer = uuid.UUID | _System
+
+
+def require_viewer(viewer: object) -> uuid.UUID:
+    """The viewer's user id; `MissingViewer` for None (or anything that is not a user id)."""
+    if isinstance(viewer, uuid.UUID):
+        return viewer
+    if viewer is None:
+        raise MissingViewer("a viewer is required (use visibility.SYSTEM for a server read)")
+    raise MissingViewer(f"the viewer must be a user id or SYSTEM, not {viewer!r}")
+
+
+def _placeholder(viewer_param: object) -> str:
+    if not isinstance(viewer_param, str) or not _PARAM_RE.fullmatch(viewer_param):
+        raise MissingViewer(f"the viewer parameter must be named, not {viewer_param!r}")
+    return f"%({viewer_param})s::uuid"
+
+
+def _expression(sql: object) -> str:
+    if not isinstance(sql, str) or not sql.strip():
+        raise MissingViewer(f"a user expression is required, not {sql!r}")
+    return sql
+
+
+# Fragments --------------------------------------------------------------------------------
+
+
+def blocks(blocker: str, blocked: str) -> str:
+    """SQL boolean: user `blocker` has blocked user `blocked` (one way)."""
+    blocker, blocked = _expression(blocker), _expression(blocked)
+    return f"""EXISTS (SELECT 1 FROM blocks blk
+                WHERE blk.blocker_id = {blocker} AND blk.blocked_id = {blocked})"""
+
+
+def blocked_either_way(a: str, b: str) -> str:
+    """SQL boolean: users `a` and `b` have blocked each other, either way."""
+    a, b = _expression(a), _expression(b)
+    return f"""EXISTS (SELECT 1 FROM blocks blk
+                WHERE (blk.blocker_id = {a} AND blk.blocked_id = {b})
+                   OR (blk.blocker_id = {b} AND blk.blocked_id = {a}))"""
+
+
+def blocked_either_way_among(user: str, others: str) -> str:
+    """SQL query of one column, `other`: the users in the array `others` who and `user` have
+    blocked each other, either way. Reads only `user`'s blocks (both indexes), whatever the
+    array's size."""
+    user, others = _expression(user), _expression(others)
+    return f"""SELECT blk.blocked_id AS other FROM blocks blk
+               WHERE blk.blocker_id = {user} AND blk.blocked_id = ANY({others})
+               UNION
+               SELECT blk.blocker_id FROM blocks blk
+               WHERE blk.blocked_id = {user} AND blk.blocker_id = ANY({others})"""
+
+
+def not_blocked(viewer_param: str, other_column: str) -> str:
+    """SQL boolean: the viewer (query parameter `viewer_param`) and the user in `other_column`
+    have not blocked each other, either way. A NULL viewer sees nothing."""
+    viewer = _placeholder(viewer_param)
+    return f"({viewer} IS NOT NULL AND NOT {blocked_either_way(viewer, other_column)})"
+
+
+def not_blocked_by(other_column: str, viewer_param: str) -> str:
+    """SQL boolean: the user in `other_column` has not blocked the viewer (query parameter
+    `viewer_param`); for the viewer, such a user does not exist. A NULL viewer sees nothing."""
+    viewer = _placeholder(viewer_param)
+    return f"({viewer} IS NOT NULL AND NOT {blocks(other_column, viewer)})"
+
+
+# Fragment and its parameter together ------------------------------------------------------
+
+
+def visible_to(
+    viewer: Viewer, owner_column: str, *, param: str = "viewer"
+) -> tuple[str, dict[str, Any]]:
+    """(SQL boolean, parameters): rows whose owner (`owner_column`) and the viewer have not
+    blocked each other. `SYSTEM` (a server read) sees every row; None is refused."""
+    if viewer is SYSTEM:
+        _expression(owner_column)
+        return "TRUE", {}
+    return not_blocked(param, owner_column), {param: require_viewer(viewer)}
+
+
+def shown_to(
+    viewer: uuid.UUID, user_column: str, *, param: str = "viewer"
+) -> tuple[str, dict[str, Any]]:
+    """(SQL boolean, parameters): users (`user_column`) who have not blocked the viewer."""
+    return not_blocked_by(user_column, param), {param: require_viewer(viewer)}

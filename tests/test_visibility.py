@@ -1,0 +1,209 @@
+"""Blocks hide commerce items both ways (README: "A seller or group creator and the viewer who
+blocked each other do not see each other's items (404)"), through the public HTTP and gateway
+surface; and the SQL fragment library refuses to build a rule without a viewer.
+
+What tests/test_commerce_lookups.py and test_commerce_live.py already cover is not repeated
+here: the viewer blocking a seller (product, shop, search) and a group creator blocking the
+viewer (`subscribe group:<id>`)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from protocol import frames
+from protocol.constants import Op
+from server.app_keys import CONTEXT
+from server.store import visibility
+from server.store.commerce import reads
+from server.store.visibility import SYSTEM, MissingViewer
+from tests.commerce_support import COMMERCE_SETTINGS
+from tests.gateway_support import connect
+from tests.helpers import expect_problem
+
+pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
+
+
+async def block(client, blocker, blocked) -> None:
+    resp = await client.post(f"/api/users/{blocked.username}/block", headers=blocker.auth)
+    assert resp.status == 204, await resp.text()
+
+
+async def status_of(client, who, path: str, **params) -> int:
+    resp = await client.get(path, headers=who.auth, params=params or None)
+    await resp.read()
+    return resp.status
+
+
+async def items(client, who, path: str, **params) -> list[dict]:
+    resp = await client.get(path, headers=who.auth, params=params or None)
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["items"]
+
+
+async def subscribe(sock, topic: str, call_id: str) -> dict:
+    await sock.send(frames.subscribe(topic, call_id))
+    while True:
+        frame = await sock.recv()
+        if frame["op"] in (Op.REPLY, Op.ERROR) and frame.get("id") == call_id:
+            return frame
+
+
+def refused_as_absent(frame: dict) -> bool:
+    body = frame["d"] if frame["op"] == Op.ERROR else frame["d"].get("error")
+    return body is not None and body.get("code") == "not_found"
+
+
+# Sellers, shops, plans and events ---------------------------------------------------------
+
+
+async def test_a_seller_who_blocked_the_viewer_is_absent_to_them(client, commerce, alice, bob):
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "Laptop")
+    plan = await commerce.plan(pid, 3, "33.34", "100.00")
+    event = await commerce.event("Laptop launch", organizer_id=alice.id)
+    reads_ = [
+        f"/api/products/{pid}",
+        f"/api/products/{pid}/installment-plans",
+        f"/api/installment-plans/{plan}",
+        "/api/shops/acme",
+        "/api/shops/$acme",
+        f"/api/shops/{shop}",
+        f"/api/events/{event}",
+    ]
+    for path in reads_:
+        assert await status_of(client, bob, path) == 200, path
+    assert len(await items(client, bob, "/api/products/search", q="laptop")) == 1
+
+    await block(client, alice, bob)  # the seller blocks the viewer
+    for path in reads_:
+        await expect_problem(await client.get(path, headers=bob.auth), 404)
+    compare = f"/api/products/{pid}/installment-plans/compare"
+    await expect_problem(await client.get(compare, params={"plans": plan}, headers=bob.auth), 404)
+    assert await items(client, bob, "/api/products/search", q="laptop") == []
+    assert await items(client, bob, "/api/products/search") == []
+    assert await items(client, bob, "/api/shops/search", q="acme") == []
+    assert await items(client, bob, "/api/events/search", q="launch") == []
+    for path in reads_:  # the seller still sees their own items
+        assert await status_of(client, alice, path) == 200, path
+
+
+async def test_plans_and_events_of_a_seller_the_viewer_blocked_are_absent(
+    client, commerce, alice, bob
+):
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "Laptop")
+    plan = await commerce.plan(pid, 3, "33.34", "100.00")
+    event = await commerce.event("Laptop launch", organizer_id=alice.id)
+    await block(client, bob, alice)  # the viewer blocks the seller
+    for path in (f"/api/installment-plans/{plan}", f"/api/events/{event}"):
+        await expect_problem(await client.get(path, headers=bob.auth), 404)
+    assert await items(client, bob, "/api/events/search", q="launch") == []
+    assert await status_of(client, alice, f"/api/events/{event}") == 200
+
+
+# Buy-together groups ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who_blocks", ["creator", "viewer"])
+async def test_a_group_is_absent_across_a_block_either_way(
+    client, commerce, alice, bob, make_user, who_blocks
+):
+    """The rule is the group creator's (here not the seller): blocked either way, the group
+    reads 404, exactly as a group that does not exist; others still see it."""
+    carol = await make_user("carol")
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "iPhone 15", "900.00")
+    group = await commerce.group(pid, carol.id, spots=3, target="800.00")
+    path = f"/api/buy-together/groups/{group}"
+    assert await status_of(client, bob, path) == 200
+
+    if who_blocks == "creator":
+        await block(client, carol, bob)
+    else:
+        await block(client, bob, carol)
+    await expect_problem(await client.get(path, headers=bob.auth), 404)
+    assert await status_of(client, alice, path) == 200
+    assert await status_of(client, carol, path) == 200
+
+
+async def test_subscribing_is_refused_when_the_viewer_blocked_the_creator(
+    client, commerce, alice, bob
+):
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "iPhone 15", "900.00")
+    group = await commerce.group(pid, alice.id, spots=3, target="800.00")
+    sock = await connect(client, bob.token)
+    before = await subscribe(sock, f"group:{group}", "before")
+    assert not refused_as_absent(before), before
+    await sock.close()
+
+    await block(client, bob, alice)
+    sock = await connect(client, bob.token)
+    after = await subscribe(sock, f"group:{group}", "after")
+    assert refused_as_absent(after), after
+    await sock.close()
+
+
+# The fragment library ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", [None, "", "not a name", 42])
+def test_fragments_refuse_a_missing_viewer_parameter(missing):
+    with pytest.raises(MissingViewer):
+        visibility.not_blocked(missing, "p.owner_id")
+    with pytest.raises(MissingViewer):
+        visibility.not_blocked_by("u.id", missing)
+
+
+@pytest.mark.parametrize("missing", [None, "", "0190a1b2-0000-7000-8000-000000000001", 42])
+def test_fragments_refuse_a_missing_viewer(missing):
+    with pytest.raises(MissingViewer):
+        visibility.visible_to(missing, "p.owner_id")
+    with pytest.raises(MissingViewer):
+        visibility.shown_to(missing, "u.id")
+    with pytest.raises(MissingViewer):
+        visibility.require_viewer(missing)
+
+
+def test_fragments_refuse_a_missing_user_expression():
+    for build in (visibility.blocks, visibility.blocked_either_way):
+        with pytest.raises(MissingViewer):
+            build("", "p.owner_id")
+        with pytest.raises(MissingViewer):
+            build("%(viewer)s", None)
+
+
+def test_a_server_read_says_so_and_a_user_read_binds_the_viewer():
+    viewer = uuid.uuid4()
+    sql, params = visibility.visible_to(viewer, "p.owner_id")
+    assert params == {"viewer": viewer}
+    assert "%(viewer)s::uuid IS NOT NULL" in sql and "p.owner_id" in sql
+    assert visibility.visible_to(SYSTEM, "p.owner_id") == ("TRUE", {})
+
+
+async def test_store_reads_refuse_a_missing_viewer_before_any_sql():
+    unused_connection = object()  # the refusal comes before the query is sent
+    with pytest.raises(MissingViewer):
+        await reads.get_product(unused_connection, uuid.uuid4(), None)  # type: ignore[arg-type]
+    with pytest.raises(MissingViewer):
+        await reads.get_groups(unused_connection, [uuid.uuid4()], None)  # type: ignore[arg-type]
+    with pytest.raises(MissingViewer):
+        await reads.search_products(
+            unused_connection,  # type: ignore[arg-type]
+            query=None,
+            viewer=None,  # type: ignore[arg-type]
+            limit=10,
+            after=None,
+        )
+
+
+async def test_a_null_viewer_in_sql_sees_nothing(client, alice):
+    """Fail closed: if a NULL viewer ever reached the database, the rule would hide the row
+    rather than skip the filter."""
+    db = client.server.app[CONTEXT].db
+    other = uuid.UUID(alice.id)
+    rule = visibility.not_blocked("viewer", "%(other)s::uuid")
+    assert await db.fetchval(f"SELECT {rule}", {"viewer": None, "other": other}) is False
+    assert await db.fetchval(f"SELECT {rule}", {"viewer": uuid.uuid4(), "other": other}) is True
