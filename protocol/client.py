@@ -184,7 +184,9 @@ class GatewayClient:
     async def drop(self) -> None:
         """Drop the socket without a close handshake, as a lost network would (tests, tools)."""
         if self._ws is not None:
-            transport = self._ws._response.connection.transport if self._ws._response else None
+            response = self._ws._response
+            connection = response.connection if response is not None else None
+            transport = connection.transport if connection is not None else None
             if transport is not None:
                 transport.abort()
 
@@ -271,9 +273,9 @@ class GatewayClient:
                     await self._send(ws, frames.identify(token))
                     continue
                 if op == Op.EVENT:
-                    event = self._to_event(frame)
-                    if event is not None:
-                        replayed.append(event)
+                    missed = self._to_event(frame)
+                    if missed is not None:
+                        replayed.append(missed)
                     continue
                 if op == Op.HEARTBEAT_ACK:
                     continue

@@ -76,6 +76,7 @@ def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
     """Rate limits shared by every server and worker process of a deployment (Redis, under the
     configured key prefix), else in process memory."""
     if settings.redis.url:
+        # make_bus gives a RedisBus whenever a Redis URL is set (the Bus protocol has no .redis).
         return RedisRateLimiter(bus.redis, prefix=f"{settings.redis.prefix}rl:")  # type: ignore[attr-defined]
     return MemoryRateLimiter()
 
@@ -137,9 +138,15 @@ async def close_context(ctx: Context) -> None:
 
 
 @asynccontextmanager
-async def context(settings: Settings, **options: object) -> AsyncIterator[Context]:
+async def context(
+    settings: Settings,
+    *,
+    migrate: bool | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    sweep_outbox: bool = True,
+) -> AsyncIterator[Context]:
     """`open_context` for the length of a `with` block (one-off commands)."""
-    ctx = await open_context(settings, **options)  # type: ignore[arg-type]
+    ctx = await open_context(settings, migrate=migrate, clock=clock, sweep_outbox=sweep_outbox)
     try:
         yield ctx
     finally:

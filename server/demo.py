@@ -145,7 +145,8 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
             ),
         )
 
-    plans = [
+    # (product, months, monthly, total, interest rate[, down payment])
+    plans: list[tuple[str, int, str, str, str, *tuple[str, ...]]] = [
         ("laptop", 3, "400.00", "1200.00", "0"),
         ("laptop", 6, "200.00", "1200.00", "0"),
         ("laptop", 12, "108.34", "1300.00", "5"),
@@ -211,7 +212,21 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
         for member in members:
             await ingest.set_participation(ctx, group_id, users[member], joined=True, version=v)
 
-    events = [
+    events: list[
+        tuple[
+            str,  # key
+            str,  # title
+            timedelta,  # starts in
+            int,  # hours
+            commands.TicketStatus,
+            str,  # lowest price
+            str,  # highest price
+            str | None,  # venue
+            str | None,  # address
+            str,  # time zone
+            str | None,  # organizer
+        ]
+    ] = [
         (
             "launch",
             "Spring Tech Launch Night",

@@ -168,9 +168,13 @@ class RedisBus:
                 )
                 listeners: list = self.user_listeners
             else:
-                topic, type_, ts, data_json = raw.split(b"\n", 3)
+                topic, topic_type, topic_ts, data_json = raw.split(b"\n", 3)
                 event = TopicEvent(
-                    topic.decode(), type_.decode(), orjson.loads(data_json), float(ts), data_json
+                    topic.decode(),
+                    topic_type.decode(),
+                    orjson.loads(data_json),
+                    float(topic_ts),
+                    data_json,
                 )
                 listeners = self.topic_listeners
         except (ValueError, orjson.JSONDecodeError):
@@ -193,7 +197,7 @@ class RedisBus:
         keys: list[str] = []
         for user_id in users:
             keys += [self._seq_key(user_id), self._log_key(user_id)]
-        args = [
+        args: list[bytes | str | int] = [
             type,
             data_json,
             repr(now),

@@ -116,6 +116,8 @@ async def login(ctx: Context, *, login: str, password: str, ip: str) -> Session:
     await ctx.limiter.reset(account_key)
     async with ctx.db.transaction() as tx:
         user = await users_store.get_by_id(tx, creds["id"])
+        if user is None:  # deactivated since the credentials were read
+            raise Unauthorized("Invalid username or password.")
         return await _start_session(ctx, tx, user)
 
 
@@ -294,6 +296,8 @@ async def update_profile(
             accepted = await graph_store.accept_all_requests(tx, user_id)
             if accepted:
                 user = await users_store.get_by_id(tx, user_id)
+                if user is None:
+                    raise NotFound("No such user.")
     return profile_view(user, viewer.user_id)
 
 

@@ -260,10 +260,14 @@ def price_range(
     low: Decimal | None, high: Decimal | None, currency: str | None
 ) -> dict[str, Any] | None:
     """`Free`, `$25`, `Free - $80`, `$25 - $80` (en dash); None when the service sent no prices."""
-    if currency is None or (low is None and high is None):
+    if currency is None:
         return None
-    low = high if low is None else low
-    high = low if high is None else high
+    if low is None:
+        if high is None:
+            return None
+        low = high
+    elif high is None:
+        high = low
     if high == 0:
         label = "Free"
     elif low == high:

@@ -51,6 +51,8 @@ async def follow(ctx: Context, actor: Principal, target_ref: str) -> dict[str, A
         row = await graph_store.insert_follow(
             tx, id=new_id(), follower=actor.user_id, following=target["id"], status=status
         )
+        # Both users are locked and no follow existed: the insert cannot hit the conflict.
+        assert row is not None
         await on_followed(ctx, tx, actor, target, row)
     return {"status": status, "created": True, "follow_id": row["id"]}
 

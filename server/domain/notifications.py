@@ -316,6 +316,7 @@ async def _remove_actor_from(
             gone.append(row["id"])
             continue
         updated = await store.remove_actor(tx, row["id"], actor)
+        assert updated is not None  # rows_with_actor locked it in this transaction
         content = render(
             updated["type"],
             _usernames(updated["actors"]),
@@ -331,12 +332,13 @@ async def _remove_actor_from(
     if changed:
         unread = await store.unread_count(tx, recipient)
         for notification_id in changed:
-            row = await store.get(tx, notification_id)
+            current = await store.get(tx, notification_id)
+            assert current is not None  # locked by rows_with_actor in this transaction
             ctx.events.to_users(
                 tx,
                 [recipient],
                 UPDATED,
-                _jsonable({"notification": view(row), "unread_count": unread}),
+                _jsonable({"notification": view(current), "unread_count": unread}),
             )
 
 

@@ -199,6 +199,8 @@ def endpoint(
                 return web.Response(status=204)
             return json_response(result, status)
 
+        # The spec rides on the handler (middlewares and the OpenAPI builder read it); mypy
+        # cannot see attributes set on a function.
         handler.__endpoint__ = spec  # type: ignore[attr-defined]
         return handler
 

@@ -137,7 +137,9 @@ class Worker:
 
     def __post_init__(self) -> None:
         s = self.ctx.settings.jobs
-        self.concurrency = self.concurrency or s.concurrency
+        # How many jobs run at once: the field as given, else the setting (typed, resolved).
+        self._slots: int = self.concurrency or s.concurrency
+        self.concurrency = self._slots
         self.lease_s = s.lease_s
         self.poll_interval_s = s.poll_interval_s
         self._running: dict[uuid.UUID, _Running] = {}
@@ -228,7 +230,7 @@ class Worker:
             self._last_maintenance = now
             await self.maintenance()
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._running)
+            free = self._slots - len(self._running)
             if free <= 0:
                 return
             jobs = await jobs_store.claim(self.ctx.db, self.name, free, self.lease_s)
@@ -354,7 +356,7 @@ class Worker:
         before = self.processed
         while time.monotonic() < deadline:
             await jobs_store.reclaim_expired(self.ctx.db, self.ctx.settings.jobs.max_attempts)
-            jobs = await jobs_store.claim(self.ctx.db, self.name, self.concurrency, self.lease_s)
+            jobs = await jobs_store.claim(self.ctx.db, self.name, self._slots, self.lease_s)
             for job in jobs:
                 self._spawn(job)
             tasks = [r.task for r in self._running.values() if r.task is not None]

@@ -54,6 +54,14 @@ class _Queries:
     async def fetchrow(self, sql: str, params: Params = None) -> Row | None:
         return await self._run(sql, params, "one")
 
+    async def fetchrow_one(self, sql: str, params: Params = None) -> Row:
+        """fetchrow for a statement that always yields a row: a SELECT without FROM, an INSERT
+        ... RETURNING, an UPDATE ... RETURNING of a row the caller holds locked."""
+        row = await self._run(sql, params, "one")
+        if row is None:
+            raise LookupError(f"no row where one was certain: {sql.strip()[:80]!r}")
+        return row
+
     async def fetchval(self, sql: str, params: Params = None) -> Any:
         row = await self._run(sql, params, "one")
         return None if row is None else next(iter(row.values()))
@@ -153,7 +161,8 @@ class Database(_Queries):
                     yield tx
                     commit = tx._commit_sql(cur)
                     if commit is not None:
-                        await cur.execute(commit)
+                        # aiopg annotates the query as str; psycopg2 sends mogrified bytes as is.
+                        await cur.execute(commit)  # type: ignore[arg-type]
                 except BaseException:
                     if not tx._begun:
                         raise

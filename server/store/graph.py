@@ -11,7 +11,7 @@ from server.store.users import PROFILE_COLUMNS
 
 async def relationship(q: Queries, viewer: uuid.UUID, other: uuid.UUID) -> Row:
     """How `viewer` and `other` relate: follow states both ways, blocks both ways, mute."""
-    return await q.fetchrow(
+    return await q.fetchrow_one(
         f"""SELECT
              (SELECT status FROM follows WHERE follower_id = %(v)s AND following_id = %(o)s)
                 AS following,

@@ -209,7 +209,7 @@ async def purge_periodic_runs(q: Queries, before: datetime) -> None:
 
 async def queue_depths(q: Queries) -> dict[str, int]:
     """Jobs due and waiting, running, and dead (each count served by a partial index)."""
-    return await q.fetchrow(
+    return await q.fetchrow_one(
         """SELECT
              (SELECT count(*) FROM jobs WHERE status = 'queued' AND run_at <= now()) AS ready,
              (SELECT count(*) FROM jobs WHERE status = 'running') AS running,

@@ -504,7 +504,7 @@ async def lock_message(q: Queries, message_id: uuid.UUID) -> Row | None:
 
 
 async def edit(q: Queries, message_id: uuid.UUID, content: str, message_type: str) -> Row:
-    return await q.fetchrow(
+    return await q.fetchrow_one(
         f"""WITH m AS (
               UPDATE messages SET content = %(content)s, message_type = %(type)s,
                      is_edited = true, edited_at = clock_timestamp()
@@ -521,7 +521,7 @@ async def tombstone(q: Queries, message_id: uuid.UUID) -> Row:
     unread less."""
     await q.execute("DELETE FROM message_reactions WHERE message_id = %s", (message_id,))
     await q.execute("DELETE FROM message_media WHERE message_id = %s", (message_id,))
-    return await q.fetchrow(
+    return await q.fetchrow_one(
         f"""WITH m AS (
               UPDATE messages SET content = '', product_id = NULL, product_snapshot = NULL,
                      media_count = 0, deleted_at = clock_timestamp(), deleted_for = 'everyone'
@@ -699,7 +699,7 @@ async def active_user_by_ref(
 
 
 async def blocks_between(q: Queries, me: uuid.UUID, other: uuid.UUID) -> Row:
-    return await q.fetchrow(
+    return await q.fetchrow_one(
         f"""SELECT {blocks("%(me)s", "%(o)s")} AS blocking,
                    {blocks("%(o)s", "%(me)s")} AS blocked_by""",
         {"me": me, "o": other},

@@ -27,7 +27,7 @@ ACTOR_PROFILES = """(SELECT coalesce(jsonb_agg(jsonb_build_object(
 async def recipient_context(q: Queries, recipient: uuid.UUID, actor: uuid.UUID | None) -> Row:
     """Everything notify() decides on, in one round trip: does the recipient exist, do they and
     the actor block each other, does the recipient mute or follow the actor, their preferences."""
-    return await q.fetchrow(
+    return await q.fetchrow_one(
         f"""SELECT
              EXISTS (SELECT 1 FROM users WHERE id = %(r)s AND is_active) AS recipient_active,
              (%(a)s::uuid IS NOT NULL AND {blocked_either_way("%(r)s", "%(a)s")}) AS blocked,

@@ -35,7 +35,7 @@ async def insert_user(
     password_hash: str,
     display_name: str,
 ) -> Row:
-    return await q.fetchrow(
+    return await q.fetchrow_one(
         f"""INSERT INTO users AS u (id, username, email, password_hash, display_name)
             VALUES (%(id)s, %(username)s, %(email)s, %(password_hash)s, %(display_name)s)
             RETURNING {PROFILE_COLUMNS}""",

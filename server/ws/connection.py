@@ -565,6 +565,7 @@ async def _after_close(hub: Hub, conn: Connection, last: bool) -> None:
         if conn.close_code != CloseCode.SESSION_REPLACED:
             await conn.save_session()  # resumable for the log age from now
         if last:
+            assert conn.user_id is not None  # scheduled only for an identified connection
             await hub.user_offline(conn.user_id)
     except Exception:
         log.exception("session bookkeeping failed")

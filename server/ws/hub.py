@@ -28,7 +28,8 @@ PRESENCE_PREFIX = "presence:"
 
 
 class UserSubscriber(Protocol):
-    user_id: uuid.UUID
+    @property
+    def user_id(self) -> uuid.UUID | None: ...  # None: a connection not (or no longer) identified
 
     def deliver_user(self, event: UserEvent, out: Outgoing) -> None: ...
 
@@ -81,13 +82,12 @@ class Hub:
 
     async def stop(self) -> None:
         await self.shutdown()
-        for listeners, fn in (
-            (self.bus.user_listeners, self.on_user_event),
-            (self.bus.topic_listeners, self.on_topic_event),
-            (self.bus.resync_listeners, self.resync),
-        ):
-            with contextlib.suppress(ValueError):
-                listeners.remove(fn)
+        with contextlib.suppress(ValueError):
+            self.bus.user_listeners.remove(self.on_user_event)
+        with contextlib.suppress(ValueError):
+            self.bus.topic_listeners.remove(self.on_topic_event)
+        with contextlib.suppress(ValueError):
+            self.bus.resync_listeners.remove(self.resync)
         for task in [self._sweeper, *self._tasks]:
             if task is not None:
                 task.cancel()
@@ -105,9 +105,11 @@ class Hub:
 
     def attach_user(self, sub: UserSubscriber) -> bool:
         """Start delivering `sub`'s user events to it. True if it is this node's first."""
-        subs = self.users.get(sub.user_id)
+        user_id = sub.user_id
+        assert user_id is not None  # attached only once identified
+        subs = self.users.get(user_id)
         if subs is None:
-            self.users[sub.user_id] = [sub]
+            self.users[user_id] = [sub]
             return True
         if sub not in subs:
             subs.append(sub)
@@ -115,13 +117,16 @@ class Hub:
 
     def detach_user(self, sub: UserSubscriber) -> bool:
         """Stop delivering to `sub`. True if it was this node's last of that user."""
-        subs = self.users.get(sub.user_id)
+        user_id = sub.user_id
+        if user_id is None:  # not identified: never attached
+            return False
+        subs = self.users.get(user_id)
         if not subs or sub not in subs:
             return False
         subs.remove(sub)
         if subs:
             return False
-        del self.users[sub.user_id]
+        del self.users[user_id]
         return True
 
     async def user_online(self, user_id: uuid.UUID) -> None:
@@ -186,8 +191,9 @@ class Hub:
                 subs.discard(conn)
                 if not subs:
                     del self.watchers[user_id]
-        if conn.session_id is not None and self.sessions.get(conn.session_id) is conn:
-            del self.sessions[conn.session_id]
+        session_id = conn.session_id
+        if session_id is not None and self.sessions.get(session_id) is conn:
+            del self.sessions[session_id]
 
     def add_waiter(self, user_id: uuid.UUID) -> asyncio.Future[None]:
         """Long-poll: a future resolved by the next event for `user_id` on this node."""

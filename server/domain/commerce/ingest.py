@@ -335,7 +335,8 @@ async def set_participation(
             await writes.recount_participants(tx, group_id)
             card = await publish_group(ctx, tx, group_id)
         if outcome == "unchanged":
-            card = cards.group_card(await reads.get_group(tx, group_id, SYSTEM), ctx.clock.now())
+            group_row = await reads.get_group(tx, group_id, SYSTEM)
+            card = cards.group_card(group_row, ctx.clock.now()) if group_row is not None else None
         return _outcome("participant", group_id, outcome, version, user_id=user_id, group=card)
 
     return await _in_tx(ctx, work)

@@ -137,6 +137,8 @@ async def delete_conversation(ctx: Context, actor: Principal, conversation_id: u
             await access_conversation(ctx, tx, actor, conversation_id)
             await store.lock_conversation(tx, conversation_id)
             cleared = await store.clear_history(tx, conversation_id, actor.user_id)
+            if cleared is None:  # not a participant: what access_conversation answers
+                raise NotFound(NO_CONVERSATION)
             await notifications.mark_entity_read(
                 ctx,
                 tx,
@@ -184,6 +186,8 @@ async def _set_muted(
     async with ctx.db.transaction() as tx:
         await access_conversation(ctx, tx, actor, conversation_id)
         row = await store.set_mute(tx, conversation_id, actor.user_id, muted, until)
+        if row is None:  # not a participant: what access_conversation answers
+            raise NotFound(NO_CONVERSATION)
         ctx.events.to_users(
             tx,
             [actor.user_id],

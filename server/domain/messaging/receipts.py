@@ -14,13 +14,13 @@ import uuid
 from typing import Any
 
 from server.domain import notifications
-from server.domain.access import access_conversation, blocked_either_way
+from server.domain.access import NO_CONVERSATION, access_conversation, blocked_either_way
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.messaging.commands import UpToIn
 from server.domain.messaging.ordering import conversation_lock
 from server.domain.messaging.views import jsonable
-from server.errors import ValidationFailed
+from server.errors import NotFound, ValidationFailed
 from server.store import messaging as store
 from server.store.db import Row
 
@@ -53,6 +53,8 @@ async def mark_read(
             c = await access_conversation(ctx, tx, actor, conversation_id)
             up_to = await _seq_up_to(tx, c, command)
             row = await store.mark_read(tx, conversation_id, actor.user_id, up_to)
+            if row is None:  # not a participant: what access_conversation answers
+                raise NotFound(NO_CONVERSATION)
             result = {
                 "conversation_id": conversation_id,
                 "user_id": actor.user_id,

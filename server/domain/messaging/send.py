@@ -215,6 +215,7 @@ async def _stage_new_message(ctx: Context, tx: Transaction, c: Row, row: Row) ->
     Returns the sender's view of the message. (Event payloads hold UUIDs and datetimes as they
     are: the bus and the codecs encode them.)"""
     me = as_uuid(row["sender_id"])
+    assert me is not None  # messages.sender_id is NOT NULL
     other = c["other_id"]
     state = {as_uuid(p["user_id"]): p for p in row["participants"] or []}
     conversation_id = c["id"]
@@ -281,7 +282,7 @@ async def _notify_recipient(
     forward; the entity is the conversation, so they batch per conversation."""
     snapshot = row.get("product_snapshot")
     product_name = ((snapshot or {}).get("product") or {}).get("name")
-    data = {
+    data: dict[str, str | None] = {
         "conversation_id": str(conversation_id),
         "message_id": str(row["id"]),
         "message_preview": preview(row["content"]),

@@ -391,7 +391,7 @@ async def list_product_plans(
 
 
 async def count_rows(q: Queries) -> dict[str, int]:
-    row = await q.fetchrow(
+    row = await q.fetchrow_one(
         """SELECT (SELECT count(*) FROM shops) AS shops,
                   (SELECT count(*) FROM products) AS products,
                   (SELECT count(*) FROM commerce_events) AS events,

@@ -114,7 +114,7 @@ async def delete_entity(
     return groups
 
 
-async def existing_users(q: Queries, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+async def existing_users(q: Queries, user_ids: Iterable[uuid.UUID | None]) -> set[uuid.UUID]:
     ids = list({u for u in user_ids if u is not None})
     if not ids:
         return set()
