@@ -27,7 +27,7 @@ def outbox_rows(database_url: str, type: str | None = None) -> int:
                 cur.execute("SELECT count(*) FROM event_outbox")
             else:
                 cur.execute(
-                    "SELECT count(*) FROM event_outbox WHERE events @> %s::jsonb",
+                    "SELECT count(*) FROM event_outbox WHERE events::jsonb @> %s::jsonb",
                     (f'[{{"t": "{type}"}}]',),
                 )
             return cur.fetchone()[0]

@@ -202,7 +202,7 @@ class EventSink:
             if not rows:
                 return 0
             for row in rows:
-                events = [_decoded(e) for e in row["events"]]
+                events = [_decoded(e) for e in orjson.loads(row["events"])]
                 if not await self._publish(events):
                     raise RuntimeError("bus unavailable: outbox rows kept for the next sweep")
             await outbox_store.delete(tx, [row["id"] for row in rows])

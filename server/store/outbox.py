@@ -7,7 +7,7 @@ import uuid
 
 from server.store.db import Params, Queries, Row
 
-INSERT_SQL = "INSERT INTO event_outbox (id, node_id, events) VALUES (%s, %s, %s::jsonb)"
+INSERT_SQL = "INSERT INTO event_outbox (id, node_id, events) VALUES (%s, %s, %s)"
 
 
 def insert_statement(row_id: uuid.UUID, node_id: str, events_json: str) -> tuple[str, Params]:
