@@ -45,7 +45,7 @@ def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Applic
     app.middlewares.append(middlewares.authenticate)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        app[CONTEXT] = await open_context(settings, clock=clock)
+        app[CONTEXT] = await open_context(settings, clock=clock, sweep_outbox=True)
         yield
         await close_context(app[CONTEXT])
 

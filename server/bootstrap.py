@@ -86,10 +86,13 @@ async def open_context(
     *,
     migrate: bool | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    sweep_outbox: bool = True,
+    sweep_outbox: bool | None = None,
 ) -> Context:
     """Connect every engine and return the process's Context. `migrate` defaults to
-    settings.database.migrate_on_start. Close it with `close_context`."""
+    settings.database.migrate_on_start. `sweep_outbox`: republish events dead nodes left in
+    the outbox; by default only on a shared bus (Redis): a process on the memory bus has no
+    gateway of another process to reach, so only a server (create_app) sweeps there.
+    Close it with `close_context`."""
     from server.capabilities import load_jobs
 
     load_jobs()  # every job kind known: enqueue refuses typos, workers find every handler
@@ -104,14 +107,19 @@ async def open_context(
         release_database(settings)
         raise
     bus = make_bus(settings)
-    await bus.start()
+    try:
+        await bus.start()
+    except BaseException:  # e.g. Redis unreachable: close what is open, one clear error
+        await db.close()
+        release_database(settings)
+        raise
     events = EventSink(
         db,
         bus,
         republish_after_s=settings.events.republish_after_s,
         sweep_interval_s=settings.events.sweep_interval_s,
     )
-    events.start(sweep=sweep_outbox)
+    events.start(sweep=bool(settings.redis.url) if sweep_outbox is None else sweep_outbox)
     return Context(
         settings=settings,
         db=db,
@@ -143,7 +151,7 @@ async def context(
     *,
     migrate: bool | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    sweep_outbox: bool = True,
+    sweep_outbox: bool | None = None,
 ) -> AsyncIterator[Context]:
     """`open_context` for the length of a `with` block (one-off commands)."""
     ctx = await open_context(settings, migrate=migrate, clock=clock, sweep_outbox=sweep_outbox)

@@ -334,5 +334,5 @@ async def run_seed_demo(settings: Settings) -> dict[str, Any]:
     """Open the configured (or embedded) database and seed it: what `nexgate seed-demo` runs."""
     from server.bootstrap import context
 
-    async with context(settings, migrate=True, sweep_outbox=False) as ctx:
+    async with context(settings, migrate=True) as ctx:
         return await seed_demo(ctx)

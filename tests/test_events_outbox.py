@@ -191,3 +191,31 @@ async def test_open_dm_helper_still_works_over_the_sink(client, alice, bob):
         assert created.data["conversation"]["other_user"]["id"] == bob.id
     finally:
         await gw.close()
+
+
+async def test_the_sweeper_republishes_stale_rows_and_a_bad_row_does_not_block_the_queue(
+    client, alice, bob, clean_db
+):
+    """Rows left by a dead node are republished oldest first, one per transaction; a row that
+    can never be published is dropped (logged) instead of holding back the rows behind it."""
+    ctx = ctx_of(client)
+    conn = psycopg2.connect(clean_db)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO event_outbox (id, node_id, events, created_at) VALUES
+               (gen_random_uuid(), 'dead-node', 'not json', now() - interval '1 minute'),
+               (gen_random_uuid(), 'dead-node', %s, now() - interval '30 seconds')""",
+            (f'[{{"k": "u", "to": ["{bob.id}"], "t": "test.left_behind", "d": {{"n": 7}}}}]',),
+        )
+    conn.close()
+    gw = await gateway(client, bob)
+    try:
+        assert await ctx.events.sweep_once() == 2
+        event = await next_of(gw, "test.left_behind")
+        assert event.data == {"n": 7}
+        assert outbox_rows(clean_db) == 0
+        assert await ctx.events.sweep_once() == 0  # nothing left, nothing repeated
+        await no_event(gw, "test.left_behind")
+    finally:
+        await gw.close()

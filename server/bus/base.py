@@ -61,8 +61,8 @@ class Broker(Protocol):
     function or a coroutine function; it is awaited before the next delivery, so one node sees
     one user's events in `seq` order and one publisher's topic events in publish order. User
     and topic events travel separately: their relative order is not kept. A listener that
-    raises: Redis logs it and goes on with the next listener; memory propagates it to the
-    publisher (the events are logged; the remaining listeners and events are skipped).
+    raises is logged and the next listener runs, on both engines: the event is published (it
+    is in the log), so a publisher never retries, and duplicates, what a listener failed on.
     """
 
     # This process's identity on the bus (the outbox records which node must publish a row).

@@ -4,6 +4,7 @@ method awaits between reading and writing its state."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import deque
@@ -18,12 +19,18 @@ from server.bus.base import (
     UserListener,
 )
 
+log = logging.getLogger(__name__)
+
 
 async def _notify(listeners: list, event: Any) -> None:
     for listener in listeners:
-        result = listener(event)
-        if result is not None:
-            await result
+        try:
+            result = listener(event)
+            if result is not None:
+                await result
+        except Exception:
+            # Logged and skipped, as the Redis engine does: the event is already in the log.
+            log.exception("bus listener failed")
 
 
 class MemoryBus:

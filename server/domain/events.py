@@ -50,6 +50,9 @@ CONTROL_TOPIC_PREFIX = "gateway:"  # gateway:<user_id>: control messages to ever
 DISCONNECT = "disconnect"
 _STAGED = "events.staged"
 PUBLISH_BACKOFF_S = (0.01, 0.05, 0.2, 0.5, 1.0)
+# A row whose republish failed this often (about 10 minutes of failures at the default
+# cadence) is given up on, loudly, so it cannot block the queue.
+MAX_REPUBLISH_ATTEMPTS = 50
 # Test-only fault injection: exit the process right after a COMMIT that staged an event of
 # this type, before publishing it (tests/test_events_outbox.py proves the outbox recovers).
 CRASH_AFTER_COMMIT_ENV = "NEXGATE_FAULT_CRASH_AFTER_COMMIT"
@@ -155,16 +158,20 @@ class EventSink:
         if self._crash_after and any(e["t"] == self._crash_after for e in staged.events):
             log.warning("fault injection: exiting between commit and publish")
             os._exit(70)
-        if await self._publish(staged.events):
+        # Give up well before the sweepers take over, so a row is never published by this node
+        # and a sweeper at the same time.
+        deadline = asyncio.get_running_loop().time() + self.republish_after_s / 2
+        if await self._publish(staged.events, deadline):
             self._published.append(staged.id)
             if self._tasks:
                 self._flush_wakeup.set()
             else:  # not started (a one-off command): no flusher, delete now
                 await self.flush()
 
-    async def _publish(self, events: list[dict[str, Any]]) -> bool:
-        """Publish in order, each event retried with backoff. False (row left for the sweeper)
-        if the bus kept failing."""
+    async def _publish(self, events: list[dict[str, Any]], deadline: float | None = None) -> bool:
+        """Publish in order, each event retried with backoff (until `deadline`, loop time).
+        False (row left for the sweeper) if the bus kept failing."""
+        loop = asyncio.get_running_loop()
         for event in events:
             for attempt in range(self.publish_attempts):
                 try:
@@ -174,14 +181,16 @@ class EventSink:
                         await self.bus.publish_topic(event["to"], event["t"], event["d"])
                     break
                 except Exception:
-                    if attempt == self.publish_attempts - 1:
+                    pause = PUBLISH_BACKOFF_S[min(attempt, len(PUBLISH_BACKOFF_S) - 1)]
+                    out_of_time = deadline is not None and loop.time() + pause > deadline
+                    if attempt == self.publish_attempts - 1 or out_of_time:
                         log.warning(
                             "event not published; the outbox sweeper will retry",
                             exc_info=True,
                             extra={"type": event["t"]},
                         )
                         return False
-                    await asyncio.sleep(PUBLISH_BACKOFF_S[min(attempt, len(PUBLISH_BACKOFF_S) - 1)])
+                    await asyncio.sleep(pause)
         return True
 
     async def flush(self) -> None:
@@ -191,24 +200,48 @@ class EventSink:
             try:
                 await outbox_store.delete(self.db, ids)
             except Exception:
-                # Left in place, they are republished later: a repeat, never a loss.
+                # Kept for the next flush; if this process ends first, the rows are
+                # republished later: a repeat, never a loss.
+                self._published[:0] = ids
                 log.warning("outbox rows not deleted", exc_info=True)
                 return
 
-    async def sweep_once(self, limit: int = 200) -> int:
-        """Republish rows whose node did not (it died, or its bus was down); returns how many."""
-        async with self.db.transaction() as tx:
-            rows = await outbox_store.claim_stale(tx, self.republish_after_s, limit)
-            if not rows:
-                return 0
-            for row in rows:
-                events = [_decoded(e) for e in orjson.loads(row["events"])]
-                if not await self._publish(events):
-                    raise RuntimeError("bus unavailable: outbox rows kept for the next sweep")
-            await outbox_store.delete(tx, [row["id"] for row in rows])
-        self.republished += len(rows)
-        log.info("outbox events republished", extra={"transactions": len(rows)})
-        return len(rows)
+    async def sweep_once(self, limit: int = 100) -> int:
+        """Republish rows whose node did not (it died, or its bus was down), one row per
+        transaction, oldest first; returns how many rows were handled. A row that fails goes
+        to the back of the queue (attempts + 1) and, past MAX_REPUBLISH_ATTEMPTS, is dropped
+        with an error in the log rather than blocking the rows behind it forever."""
+        handled = 0
+        while handled < limit:
+            async with self.db.transaction() as tx:
+                rows = await outbox_store.claim_stale(tx, self.republish_after_s, 1)
+                if not rows:
+                    break
+                row = rows[0]
+                try:
+                    events = [_decoded(e) for e in orjson.loads(row["events"])]
+                except (ValueError, TypeError, KeyError):
+                    # Can never be published (not written by this sink): drop it, loudly.
+                    await outbox_store.delete(tx, [row["id"]])
+                    log.error("unreadable outbox row dropped", extra={"row": str(row["id"])})
+                    handled += 1
+                    continue
+                if await self._publish(events):
+                    await outbox_store.delete(tx, [row["id"]])
+                    self.republished += 1
+                elif row["attempts"] + 1 >= MAX_REPUBLISH_ATTEMPTS:
+                    await outbox_store.delete(tx, [row["id"]])
+                    log.error(
+                        "outbox row dropped after repeated republish failures",
+                        extra={"row": str(row["id"]), "types": [e["t"] for e in events]},
+                    )
+                else:
+                    await outbox_store.postpone(tx, row["id"])
+                    return handled  # the bus is likely down: try again next sweep
+            handled += 1
+        if handled:
+            log.info("outbox rows republished", extra={"rows": handled})
+        return handled
 
     # -- lifecycle -------------------------------------------------------------------------
 

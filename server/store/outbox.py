@@ -7,7 +7,12 @@ import uuid
 
 from server.store.db import Params, Queries, Row
 
-INSERT_SQL = "INSERT INTO event_outbox (id, node_id, events) VALUES (%s, %s, %s)"
+# clock_timestamp(): sent with COMMIT, so the row's age counts from the commit, not from the
+# start of a transaction that may have waited on locks.
+INSERT_SQL = (
+    "INSERT INTO event_outbox (id, node_id, events, created_at)"
+    " VALUES (%s, %s, %s, clock_timestamp())"
+)
 
 
 def insert_statement(row_id: uuid.UUID, node_id: str, events_json: str) -> tuple[str, Params]:
@@ -23,7 +28,7 @@ async def claim_stale(q: Queries, older_than_s: float, limit: int) -> list[Row]:
     """Rows older than `older_than_s` (their node had time to publish and did not), oldest
     first, locked for this transaction; other sweepers skip them."""
     return await q.fetch(
-        """SELECT id, node_id, events FROM event_outbox
+        """SELECT id, node_id, events, attempts FROM event_outbox
             WHERE created_at < now() - make_interval(secs => %s)
             ORDER BY created_at
             LIMIT %s
@@ -34,3 +39,12 @@ async def claim_stale(q: Queries, older_than_s: float, limit: int) -> list[Row]:
 
 async def pending_count(q: Queries) -> int:
     return await q.fetchval("SELECT count(*) FROM event_outbox")
+
+
+async def postpone(q: Queries, row_id: uuid.UUID) -> int:
+    """Count a failed republish and move the row to the back of the queue; returns attempts."""
+    return await q.fetchval(
+        """UPDATE event_outbox SET attempts = attempts + 1, created_at = clock_timestamp()
+            WHERE id = %s RETURNING attempts""",
+        (row_id,),
+    )

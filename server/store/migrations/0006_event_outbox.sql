@@ -12,7 +12,10 @@
 CREATE UNLOGGED TABLE event_outbox (
     id uuid PRIMARY KEY,
     node_id text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    -- Commit time (set by the INSERT that travels with COMMIT); a failed republish moves it on.
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- Republish attempts that failed; past the sweeper's limit the row is dropped (logged).
+    attempts integer NOT NULL DEFAULT 0,
     -- JSON text (never queried, only read back by the sweeper: no jsonb parse on the hot path):
     -- [{"k": "u", "to": [user ids], "t": type, "d": data} | {"k": "t", "to": topic, ...}]
     events text NOT NULL
