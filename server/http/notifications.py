@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel
 
 from server.app_keys import CONTEXT
 from server.domain import notifications
@@ -17,31 +17,11 @@ from server.domain.notification_catalog import (
     NotificationType,
     SettingsPatch,
 )
+from server.domain.notification_commands import ListNotifications
 from server.http.endpoint import endpoint, path_id, principal
-from server.pagination import PageQuery
 
 routes = web.RouteTableDef()
 TAGS = ("notifications",)
-
-
-class ListQuery(PageQuery):
-    unread: bool = Field(False, description="Only unread notifications")
-    type: str | None = Field(
-        None,
-        max_length=512,
-        description='One type or several, comma-separated (e.g. "mention_post,mention_comment")',
-    )
-    category: Category | None = Field(None, description="Only this category")
-
-    @field_validator("type")
-    @classmethod
-    def _types(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        for item in value.split(","):
-            if item.strip() not in NotificationType._value2member_map_:
-                raise ValueError(f"unknown notification type {item.strip()!r}")
-        return value
 
 
 class ActorOut(BaseModel):
@@ -120,13 +100,13 @@ class ReadAllOut(BaseModel):
 @routes.get("/api/notifications")
 @endpoint(
     "Your notifications, latest activity first (filter: unread, type, category)",
-    query=ListQuery,
+    query=ListNotifications,
     response=NotificationPage,
     tags=TAGS,
     errors=(422,),
     operation_id="notifications.list",
 )
-async def list_notifications(request: web.Request, query: ListQuery) -> dict:
+async def list_notifications(request: web.Request, query: ListNotifications) -> dict:
     """Your notification center, latest activity first, keyset-paginated; filter by unread, by
     type (one or several) or by category. The page carries your unread count."""
     return await notifications.list_notifications(
@@ -135,7 +115,7 @@ async def list_notifications(request: web.Request, query: ListQuery) -> dict:
         limit=query.limit,
         cursor=query.cursor,
         unread=query.unread,
-        types=[t.strip() for t in query.type.split(",")] if query.type else None,
+        types=query.type_values(),
         category=query.category.value if query.category else None,
     )
 

@@ -11,24 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from server.domain import notifications
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
-from server.domain.notification_catalog import Category, NotificationType, SettingsPatch
-from server.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from server.domain.notification_catalog import SettingsPatch
+from server.domain.notification_commands import ListNotifications
 from server.ws.calls import call
-
-
-class ListParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(None, max_length=512)
-    unread: bool = False
-    types: list[NotificationType] | None = Field(None, max_length=len(NotificationType))
-    category: Category | None = None
 
 
 class NotificationRef(BaseModel):
@@ -41,9 +31,9 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-@call("notifications.list", params=ListParams)
+@call("notifications.list", params=ListNotifications)
 async def list_notifications(
-    ctx: Context, principal: Principal, params: ListParams
+    ctx: Context, principal: Principal, params: ListNotifications
 ) -> dict[str, Any]:
     return await notifications.list_notifications(
         ctx,
@@ -51,7 +41,7 @@ async def list_notifications(
         limit=params.limit,
         cursor=params.cursor,
         unread=params.unread,
-        types=[t.value for t in params.types] if params.types else None,
+        types=params.type_values(),
         category=params.category.value if params.category else None,
     )
 
