@@ -106,7 +106,7 @@ async def _send_and_crash(session, node: Node, alice: dict, bob: dict, text: str
             f"{node.url}/api/conversations/{cid}/messages", json={"content": text}, headers=headers
         ) as resp:
             await resp.read()
-    assert node.proc.wait(10) == 70  # the fault hook's exit: no graceful shutdown ran
+    assert node.proc.wait(30) == 70  # the fault hook's exit: no graceful shutdown ran
     return cid
 
 
@@ -120,7 +120,7 @@ async def test_a_node_killed_after_commit_still_delivers_through_the_outbox(clea
     session = aiohttp.ClientSession()
     successor = None
     try:
-        await crashing.wait_ready(session)
+        await crashing.wait_ready(session, wait_s=90)
         alice = await _register(session, crashing, "alice")
         bob = await _register(session, crashing, "bob")
         cid = await _send_and_crash(session, crashing, alice, bob, "survives the crash")
@@ -128,7 +128,7 @@ async def test_a_node_killed_after_commit_still_delivers_through_the_outbox(clea
         assert outbox_rows(clean_db, "message.created") == 1
 
         successor = Node(free_port(), env, str(tmp_path / "b.log"))
-        await successor.wait_ready(session)
+        await successor.wait_ready(session, wait_s=90)
         headers = {"Authorization": f"Bearer {bob['token']}"}
         found = None
         for _ in range(100):
@@ -143,7 +143,7 @@ async def test_a_node_killed_after_commit_still_delivers_through_the_outbox(clea
         assert found is not None, "the committed message's event never arrived"
         assert found["d"]["message"]["content"] == "survives the crash"
         assert found["d"]["conversation_id"] == cid
-        await wait_for(lambda: outbox_rows(clean_db) == 0, 10)
+        await wait_for(lambda: outbox_rows(clean_db) == 0, 30)
     finally:
         await session.close()
         crashing.stop()
@@ -163,19 +163,19 @@ async def test_on_redis_the_other_node_republishes_to_the_live_socket(
     node_b = Node(free_port(), env, str(tmp_path / "b.log"))
     session = aiohttp.ClientSession()
     try:
-        await node_a.wait_ready(session)
-        await node_b.wait_ready(session)
+        await node_a.wait_ready(session, wait_s=90)
+        await node_b.wait_ready(session, wait_s=90)
         alice = await _register(session, node_a, "alice")
         bob = await _register(session, node_b, "bob")
         gw_b = GatewayClient(node_b.ws_url, bob["token"], session=session)
         await gw_b.connect()
         try:
             await _send_and_crash(session, node_a, alice, bob, "across the crash")
-            event = await next_of(gw_b, "message.created", wait_s=15)
+            event = await next_of(gw_b, "message.created", wait_s=45)
             assert event.data["message"]["content"] == "across the crash"
         finally:
             await gw_b.close()
-        await wait_for(lambda: outbox_rows(clean_db) == 0, 10)
+        await wait_for(lambda: outbox_rows(clean_db) == 0, 30)
     finally:
         await session.close()
         node_a.stop()

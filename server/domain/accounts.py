@@ -131,6 +131,9 @@ async def refresh(ctx: Context, refresh_token: str | None) -> Session:
         if token["rotated_at"] is not None:
             # A rotated token came back: someone holds a copy. End the whole family.
             await users_store.revoke_family(tx, token["family_id"])
+            # Whoever holds the copy may also hold a live socket or SSE stream opened with an
+            # access token of this family: close every live session of the user (4004).
+            ctx.events.end_sessions(tx, token["user_id"], "refresh token reuse detected")
             log.warning("refresh token reuse detected", extra={"user_id": str(token["user_id"])})
             reused = True
         else:
@@ -198,6 +201,8 @@ async def reset_password(ctx: Context, *, token: str, new_password: str) -> None
             raise ValidationFailed.field("token", "is invalid, expired or already used")
         await users_store.set_password(tx, user_id, password_hash)
         await users_store.revoke_all_for_user(tx, user_id)
+        # Sockets and SSE streams opened with the old credentials end too (close 4004).
+        ctx.events.end_sessions(tx, user_id, "password reset")
 
 
 async def authenticate(ctx: Context, token: str) -> Principal:

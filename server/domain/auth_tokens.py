@@ -8,6 +8,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -47,6 +48,7 @@ class TokenSigner:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
+        """The principal a valid access token names; any problem with it is Unauthorized."""
         try:
             claims = jwt.decode(
                 token,
@@ -54,17 +56,30 @@ class TokenSigner:
                 algorithms=["HS256"],
                 options={"require": ["exp", "iat", "user_id"]},
             )
-            if claims.get("typ") != "access":
-                raise Unauthorized("Not an access token.")
-            return Principal(
-                uuid.UUID(claims["user_id"]),
-                str(claims.get("username", "")),
-                tuple(claims.get("roles") or ("user",)),
-            )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The access token has expired.") from None
-        except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
+        except (jwt.InvalidTokenError, ValueError, TypeError, KeyError, OverflowError):
+            # PyJWT lets some malformed numeric claims through as TypeError / OverflowError.
             raise Unauthorized("The access token is not valid.") from None
+        if claims.get("typ") != "access":
+            raise Unauthorized("Not an access token.")
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    """Claims checked by type (a signature proves who signed, not what they put in it)."""
+    invalid = Unauthorized("The access token is not valid.")
+    user_id, username = claims.get("user_id"), claims.get("username", "")
+    roles = claims.get("roles") or ["user"]
+    if not isinstance(user_id, str) or not isinstance(username, str):
+        raise invalid
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise invalid
+    try:
+        parsed = uuid.UUID(user_id)
+    except ValueError:
+        raise invalid from None
+    return Principal(parsed, username, tuple(roles))
 
 
 def new_opaque_token() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from server.http.endpoint import endpoint, principal
 from server.ws import connection, fallback
@@ -22,6 +22,14 @@ class SocketQuery(BaseModel):
         "json", description="json: text frames (orjson); msgpack: binary frames"
     )
     v: Literal[1] | None = Field(None, description="Protocol version (only 1 exists)")
+
+    @field_validator("v", mode="before")
+    @classmethod
+    def _version_number(cls, value: Any) -> Any:
+        # A query string is text: `?v=1` must compare as the number the Literal names.
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            return int(value)
+        return value
 
 
 class EventsQuery(BaseModel):
@@ -80,7 +88,7 @@ async def gateway_socket(request: web.Request, query: SocketQuery) -> web.Stream
     """Upgrades to a WebSocket (101) carrying envelopes `{op, d, s, t, id}`: hello, then identify
     with the access token within the hello timeout, then events, calls and subscriptions. Not a
     plain HTTP request: 426 without the upgrade headers."""
-    return await connection.serve_socket(request)
+    return await connection.serve_socket(request, query.encoding)
 
 
 @routes.get("/api/gateway/events")

@@ -3,6 +3,7 @@ transaction. aiopg (psycopg2) sits behind it; queries use psycopg2 `%(name)s` pa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -135,9 +136,16 @@ class Database(_Queries):
         )
         return cls(pool, dsn)
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Close the pool once its connections are back; a connection still held after
+        `timeout_s` (a task that never finished) is terminated rather than waited on forever."""
         self.pool.close()
-        await self.pool.wait_closed()
+        try:
+            await asyncio.wait_for(self.pool.wait_closed(), timeout_s)
+        except TimeoutError:
+            log.warning("database connections still in use at shutdown: terminated")
+            self.pool.terminate()
+            await self.pool.wait_closed()
 
     async def ping(self) -> None:
         await self.fetchval("SELECT 1")

@@ -35,18 +35,28 @@ Registering a topic authorizer (``subscribe {topic: "group:<id>"}`` → prefix `
 
     @topic_authorizer("group")
     async def can_view_group(ctx, principal, entity_id: str) -> bool:
-        return await commerce.can_view_group(ctx, principal, entity_id)
+        group_id = parse_uuid(entity_id)
+        if group_id is None:
+            return False
+        try:
+            await access.access_group(ctx, ctx.db, principal, group_id)  # the HTTP read's rule
+        except NotFound:
+            return False
+        return True
 
-- ``entity_id`` is the raw text after the first ``:`` (parse it; a malformed one → return False
-  or raise ``NotFound``). Return True to allow. False replies ``not_found`` (as the HTTP read of
+- ``entity_id`` is the text after the first ``:``; an id that parses as a UUID arrives in its
+  canonical form (lowercase, dashed: ``canonical_topic``), which is also the topic subscribed
+  and the one events are published on (parse anything else; a malformed one → return False or
+  raise ``NotFound``). Return True to allow. False replies ``not_found`` (as the HTTP read of
   something you may not see; blocks never leak). Raised ``AppError``s map like call errors.
 - A prefix nobody registered replies ``unknown_topic``. Publish to a topic from a domain action
-  with ``ctx.emit_topic_after_commit(tx, "group:<id>", "group.updated", data)``.
+  with ``ctx.events.to_topic(tx, "group:<id>", "group.updated", data)``.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -169,13 +179,30 @@ async def run_call(
 RESERVED_TOPIC_PREFIXES = frozenset({"presence", "gateway"})
 
 
+def canonical_topic(topic: str) -> str:
+    """`topic` with its id in canonical form when the id is a UUID (`group:0190ABCD...` or
+    dashless → `group:0190abcd-...`): domain actions publish on `f"{prefix}:{uuid}"`, so a
+    subscription under any other spelling of the same id would never receive an event.
+    Subscribe, unsubscribe, resume and SSE all canonicalize before authorizing."""
+    prefix, sep, entity = topic.partition(":")
+    if not sep or not entity:
+        return topic
+    try:
+        return f"{prefix}:{uuid.UUID(entity)}"
+    except ValueError:
+        return topic  # not a UUID: the kind's authorizer decides (a malformed id is refused)
+
+
 async def check_topic(ctx: Context, principal: Principal, topic: str) -> tuple[str, str] | None:
-    """None if `principal` may subscribe to `topic`, else (error code, message)."""
+    """None if `principal` may subscribe to `topic` (canonical: `canonical_topic`), else
+    (error code, message)."""
     prefix, sep, entity = topic.partition(":")
     authorizer = TOPIC_AUTHORIZERS.get(prefix) if sep and entity else None
     if authorizer is None or prefix in RESERVED_TOPIC_PREFIXES:
         known = ", ".join(f"{p}:<id>" for p in sorted(TOPIC_AUTHORIZERS)) or "none yet"
         return ErrorCode.UNKNOWN_TOPIC, f"No such topic kind (known: {known})."
+    if canonical_topic(topic) != topic:  # a caller that skipped canonicalization: never live
+        return ErrorCode.UNKNOWN_TOPIC, "Malformed topic: write its id in canonical form."
     try:
         allowed = await authorizer(ctx, principal, entity)
     except AppError as exc:

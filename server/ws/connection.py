@@ -34,7 +34,7 @@ from server.domain.auth_tokens import Principal
 from server.domain.presence import hidden_from_viewer
 from server.errors import BadRequest, Unauthorized
 from server.ws import metrics
-from server.ws.calls import CALLS, check_topic, run_call
+from server.ws.calls import CALLS, canonical_topic, check_topic, run_call
 from server.ws.frames import Outgoing, encode, user_event_frame
 from server.ws.hub import HUB, Hub
 
@@ -470,7 +470,8 @@ class Connection:
         assert self.principal is not None
         restored = []
         for topic in record.get("topics") or ():
-            if isinstance(topic, str) and await self._authorize(topic) is None:
+            topic = canonical_topic(topic) if isinstance(topic, str) else None
+            if topic is not None and await self._authorize(topic) is None:
                 self.hub.subscribe(self, topic)
                 restored.append(topic)
         watching = []
@@ -507,6 +508,7 @@ class Connection:
         if not isinstance(topic, str) or not topic or len(topic) > 200:
             self.error(call_id, ErrorCode.UNKNOWN_TOPIC, "subscribe needs a topic", topic=topic)
             return
+        topic = canonical_topic(topic)  # the spelling events are published under
         if self.topics is not None and topic in self.topics:
             if call_id is not None:
                 self.reply(call_id, {"ok": True, "result": {"topic": topic}})
@@ -532,6 +534,7 @@ class Connection:
 
     def on_unsubscribe(self, call_id: Any, d: dict[str, Any]) -> None:
         topic = d.get("topic")
+        topic = canonical_topic(topic) if isinstance(topic, str) else topic
         removed = isinstance(topic, str) and self.hub.unsubscribe(self, topic)
         if removed:
             self.hub.spawn(self.save_session())
@@ -571,15 +574,12 @@ async def _after_close(hub: Hub, conn: Connection, last: bool) -> None:
         log.exception("session bookkeeping failed")
 
 
-async def serve_socket(request: web.Request) -> web.StreamResponse:
-    """GET /api/gateway/ws: upgrade, say hello, run the state machine until the socket ends."""
+async def serve_socket(request: web.Request, encoding: str) -> web.StreamResponse:
+    """GET /api/gateway/ws: upgrade, say hello, run the state machine until the socket ends.
+    `encoding` ("json" / "msgpack") and the protocol version were validated by the route."""
     hub = request.app[HUB]
-    encoding = request.query.get("encoding", "json")
     if encoding not in ("json", "msgpack"):
         raise BadRequest("encoding must be 'json' or 'msgpack'.")
-    version = request.query.get("v")
-    if version is not None and version != str(PROTOCOL_VERSION):
-        raise BadRequest(f"Unsupported protocol version {version!r}; this server speaks v1.")
     if hub.closing:
         raise web.HTTPServiceUnavailable(text="The server is restarting.")
     ws = GatewaySocket(

@@ -19,9 +19,9 @@ from protocol.codec import json_dumps
 from protocol.constants import MAX_TOPICS_PER_CONNECTION, CloseCode, Op
 from server.bus.base import UserEvent
 from server.domain.auth_tokens import Principal
-from server.errors import Gone, NotFound, ValidationFailed
+from server.errors import Gone, NotFound, Unauthorized, ValidationFailed
 from server.ws import metrics
-from server.ws.calls import check_topic
+from server.ws.calls import canonical_topic, check_topic
 from server.ws.frames import Outgoing
 from server.ws.hub import Hub
 
@@ -73,8 +73,11 @@ async def long_poll(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return {"events": [], "seq": after}
+            ended: str | None = None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, remaining)
+                ended = await asyncio.wait_for(waiter, remaining)
+            if ended is not None:  # the user's sessions were ended (password reset, ...)
+                raise Unauthorized(f"The session has ended ({ended}); log in again.")
         finally:
             hub.remove_waiter(user_id, waiter)
 
@@ -156,6 +159,7 @@ async def sse(
     topics: list[str],
 ) -> web.StreamResponse:
     after = _parse_last_event_id(request, after)
+    topics = list(dict.fromkeys(canonical_topic(t) for t in topics))  # as events are published
     if len(topics) > MAX_TOPICS_PER_CONNECTION:
         raise ValidationFailed.field("topics", f"at most {MAX_TOPICS_PER_CONNECTION} topics")
     for topic in topics:
@@ -206,7 +210,9 @@ async def sse(
                 break
             await resp.write(chunk)
         if stream.close_code is not None:
-            reason = {"code": int(stream.close_code), "resumable": True}
+            # Ended sessions (4004: password reset, token reuse) are not to be resumed.
+            resumable = stream.close_code != CloseCode.AUTHENTICATION_FAILED
+            reason = {"code": int(stream.close_code), "resumable": resumable}
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await resp.write(b"event: close\ndata: %b\n\n" % json_dumps(reason))
     except ConnectionError:

@@ -54,7 +54,9 @@ class Hub:
         self.topics: dict[str, set[Any]] = {}
         self.watchers: dict[uuid.UUID, set[Any]] = {}
         self.sessions: dict[str, Any] = {}
-        self.waiters: dict[uuid.UUID, list[asyncio.Future[None]]] = {}
+        # Long-polls waiting for a user's next event: resolved with None by an event, with the
+        # reason by an end of the user's sessions (the poll then answers 401).
+        self.waiters: dict[uuid.UUID, list[asyncio.Future[str | None]]] = {}
         self.streams: set[Any] = set()  # SSE streams
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -195,13 +197,14 @@ class Hub:
         if session_id is not None and self.sessions.get(session_id) is conn:
             del self.sessions[session_id]
 
-    def add_waiter(self, user_id: uuid.UUID) -> asyncio.Future[None]:
-        """Long-poll: a future resolved by the next event for `user_id` on this node."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def add_waiter(self, user_id: uuid.UUID) -> asyncio.Future[str | None]:
+        """Long-poll: a future resolved by the next event for `user_id` on this node (None), or
+        by the end of that user's sessions (the reason)."""
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.waiters.setdefault(user_id, []).append(fut)
         return fut
 
-    def remove_waiter(self, user_id: uuid.UUID, fut: asyncio.Future[None]) -> None:
+    def remove_waiter(self, user_id: uuid.UUID, fut: asyncio.Future[str | None]) -> None:
         waiters = self.waiters.get(user_id)
         if waiters is not None and fut in waiters:
             waiters.remove(fut)
@@ -274,8 +277,13 @@ class Hub:
                 return
             code = int(event.data.get("code") or CloseCode.AUTHENTICATION_FAILED)
             reason = str(event.data.get("reason") or "session revoked")
+            # Every live subscriber of the user on this node: sockets and SSE streams (both in
+            # `users`), and long-polls waiting for an event (they answer 401).
             for sub in list(self.users.get(user_id, ())):
                 sub.close(code, reason)
+            for fut in self.waiters.pop(user_id, ()):
+                if not fut.done():
+                    fut.set_result(reason)
 
     def resync(self) -> None:
         """Deliveries may have been lost (bus reconnect): let every socket catch up from the
