@@ -174,3 +174,23 @@ def node_env(database_url: str, redis_url: str, prefix: str, data_dir: str) -> d
         }
     )
     return env
+
+
+async def sse_event(resp, wait_s: float = 5.0) -> dict:
+    """The next SSE event as {id?, event?, data} (comments skipped)."""
+    fields: dict = {}
+    async with asyncio.timeout(wait_s):
+        while True:
+            line = (await resp.content.readline()).decode()
+            if line == "":
+                raise AssertionError("stream ended")
+            line = line.rstrip("\n")
+            if not line:
+                if "data" in fields:
+                    return fields
+                fields = {}
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(": ")
+            fields[name] = value

@@ -11,7 +11,7 @@ import pytest
 from protocol.constants import Op
 from server.app import create_app
 from server.ws.calls import topic_authorizer
-from tests.gateway_support import connect, publish, publish_topic
+from tests.gateway_support import connect, publish, publish_topic, sse_event
 from tests.helpers import expect_problem, make_settings
 
 
@@ -108,26 +108,6 @@ async def test_long_poll_only_sees_its_own_users_events(client, alice, bob):
 # SSE -------------------------------------------------------------------------------------------
 
 
-async def _sse_event(resp, wait_s: float = 5.0) -> dict:
-    """The next SSE event as {id?, event?, data} (comments skipped)."""
-    fields: dict = {}
-    async with asyncio.timeout(wait_s):
-        while True:
-            line = (await resp.content.readline()).decode()
-            if line == "":
-                raise AssertionError("stream ended")
-            line = line.rstrip("\n")
-            if not line:
-                if "data" in fields:
-                    return fields
-                fields = {}
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(": ")
-            fields[name] = value
-
-
 async def test_sse_replays_from_last_event_id_then_goes_live(client, alice):
     sock = await connect(client, alice.token)
     for n in (1, 2, 3):
@@ -138,11 +118,11 @@ async def test_sse_replays_from_last_event_id_then_goes_live(client, alice):
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         for expected in socket_events[1:]:
-            event = await _sse_event(resp)
+            event = await sse_event(resp)
             assert event["id"] == str(expected["s"])
             assert orjson.loads(event["data"]) == expected
         await publish(client, [alice.id], "test.n", {"n": 4})
-        live = await _sse_event(resp)
+        live = await sse_event(resp)
         assert live["id"] == "4"
         assert orjson.loads(live["data"]) == await sock.expect(Op.EVENT)
 
@@ -155,7 +135,7 @@ async def test_sse_without_a_cursor_starts_live_and_keeps_alive(client, alice):
         assert (await resp.content.readline()).decode().strip() == ": seq 1"
         await asyncio.sleep(1.2)  # past one heartbeat interval: a keepalive comment arrived
         await publish(client, [alice.id], "test.new", {"n": 2})
-        event = await _sse_event(resp)
+        event = await sse_event(resp)
         assert event["id"] == "2" and orjson.loads(event["data"])["t"] == "test.new"
 
 
@@ -164,7 +144,7 @@ async def test_sse_carries_live_topics_without_ids(client, alice):
     async with client.get("/api/gateway/sse", params=params, headers=alice.auth) as resp:
         await asyncio.sleep(0.1)
         await publish_topic(client, "fbroom:lobby", "room.updated", {"count": 3})
-        event = await _sse_event(resp)
+        event = await sse_event(resp)
         assert "id" not in event
         assert orjson.loads(event["data"]) == {
             "op": "event",

@@ -24,7 +24,7 @@ from protocol import frames
 from protocol.constants import CloseCode, Op
 from server.app_keys import SETTINGS
 from tests.commerce_support import COMMERCE_SETTINGS
-from tests.gateway_support import connect, open_socket
+from tests.gateway_support import connect, open_socket, sse_event
 from tests.helpers import expect_problem
 
 pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
@@ -44,26 +44,6 @@ async def _reset_token(client, user, caplog) -> str:
                 return body.split("token=")[1].split()[0]
         await asyncio.sleep(0.05)
     raise AssertionError("no reset mail")
-
-
-async def _sse_frames(resp, wait_s: float = 5.0) -> dict:
-    """The next SSE event as {id?, event?, data} (comments skipped)."""
-    fields: dict = {}
-    async with asyncio.timeout(wait_s):
-        while True:
-            line = (await resp.content.readline()).decode()
-            if line == "":
-                raise AssertionError("stream ended")
-            line = line.rstrip("\n")
-            if not line:
-                if "data" in fields:
-                    return fields
-                fields = {}
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(": ")
-            fields[name] = value
 
 
 async def _sse_ends(resp, wait_s: float = 5.0) -> None:
@@ -101,7 +81,7 @@ async def test_password_reset_closes_old_sockets_sse_and_long_polls(client, alic
 
         code, _ = await sock.closed()
         assert code == CloseCode.AUTHENTICATION_FAILED
-        close = await _sse_frames(stream)
+        close = await sse_event(stream)
         assert close["event"] == "close"
         assert orjson.loads(close["data"]) == {
             "code": CloseCode.AUTHENTICATION_FAILED,
@@ -188,7 +168,7 @@ async def test_uppercase_and_dashless_topic_ids_receive_group_events(client, com
         for sock in (upper, dashless):
             event = await _topic_event(sock)
             assert event["t"] == "group.updated" and event["topic"] == canonical
-        sse = orjson.loads((await _sse_frames(stream))["data"])
+        sse = orjson.loads((await sse_event(stream))["data"])
         assert sse["t"] == "group.updated" and sse["topic"] == canonical
     for reply in replies:  # the reply names the topic as events carry it
         assert reply["d"] == {"ok": True, "result": {"topic": canonical}}
