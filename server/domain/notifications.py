@@ -177,15 +177,6 @@ async def notify(
     row = None
     now = ctx.clock.now()
     for _ in range(3):
-        await store.close_expired_batch(
-            tx,
-            recipient=recipient_id,
-            type=type.value,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            window_s=BATCH_WINDOW_S,
-            now=now,
-        )
         row = await store.upsert_batch(
             tx,
             id=new_id(),
