@@ -28,6 +28,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -100,6 +101,7 @@ class EventSink:
         self.publish_attempts = publish_attempts
         self._published: list[uuid.UUID] = []
         self._flush_wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._crash_after = os.environ.get(CRASH_AFTER_COMMIT_ENV) or None
         self.republished = 0
@@ -251,24 +253,37 @@ class EventSink:
             self._tasks.append(asyncio.create_task(self._sweep_forever()))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop the loops, then delete what was published meanwhile. The loops are asked to
+        stop and given a bound, never cancelled and awaited unboundedly: cancelling a task that
+        awaits aiopg can be swallowed (asyncio.wait_for in Python 3.11), which would hang."""
+        self._stopping.set()
+        self._flush_wakeup.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
         self._tasks.clear()
         await self.flush()
 
     async def _flush_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self._flush_wakeup.wait()
+            if self._stopping.is_set():
+                return  # close() flushes once the loops are done
             await asyncio.sleep(0.05)  # gather the deletes of concurrent commits
             self._flush_wakeup.clear()
             await self.flush()
 
     async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_interval_s)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.sweep_interval_s)
+            if self._stopping.is_set():
+                return
             try:
-                while await self.sweep_once() > 0:
+                while not self._stopping.is_set() and await self.sweep_once() > 0:
                     pass
             except asyncio.CancelledError:
                 raise
