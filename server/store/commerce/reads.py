@@ -105,33 +105,50 @@ async def search_shops(
     )
 
 
+async def _visible_by_id(
+    q: Queries,
+    columns: str,
+    source: str,
+    id_column: str,
+    owner_column: str,
+    ids: Iterable[uuid.UUID],
+    viewer: Viewer,
+) -> dict[uuid.UUID, Row]:
+    """Rows of `source` by id (one query, an index scan), left out where the owner and the
+    viewer have blocked each other (not for `SYSTEM`)."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    visible, params = visible_to(viewer, owner_column)
+    rows = await q.fetch(
+        f"""SELECT {columns} FROM {source}
+            WHERE {id_column} = ANY(%(ids)s) AND {visible}""",
+        {"ids": wanted, **params},
+    )
+    return {row["id"]: row for row in rows}
+
+
 # Reads: products --------------------------------------------------------------------------
 
 
 async def get_product(q: Queries, product_id: uuid.UUID, viewer: Viewer) -> Row | None:
     """A product with its shop (`shop_name`, `shop_handle`, `shop_logo_url`), or None; None
     also when the seller and the viewer have blocked each other (not for `SYSTEM`)."""
-    visible, params = visible_to(viewer, "p.owner_id")
-    return await q.fetchrow(
-        f"""SELECT {PRODUCT_COLUMNS} FROM products p JOIN shops s ON s.id = p.shop_id
-            WHERE p.id = %(id)s AND {visible}""",
-        {"id": product_id, **params},
-    )
+    return (await get_products(q, [product_id], viewer)).get(product_id)
 
 
 async def get_products(
     q: Queries, product_ids: Iterable[uuid.UUID], viewer: Viewer
 ) -> dict[uuid.UUID, Row]:
-    visible, params = visible_to(viewer, "p.owner_id")
-    ids = list(dict.fromkeys(product_ids))
-    if not ids:
-        return {}
-    rows = await q.fetch(
-        f"""SELECT {PRODUCT_COLUMNS} FROM products p JOIN shops s ON s.id = p.shop_id
-            WHERE p.id = ANY(%(ids)s) AND {visible}""",
-        {"ids": ids, **params},
+    return await _visible_by_id(
+        q,
+        PRODUCT_COLUMNS,
+        "products p JOIN shops s ON s.id = p.shop_id",
+        "p.id",
+        "p.owner_id",
+        product_ids,
+        viewer,
     )
-    return {row["id"]: row for row in rows}
 
 
 async def search_products(
@@ -207,27 +224,15 @@ MAX_EVENT_DAYS = 366  # ingest refuses longer events, which bounds the "upcoming
 
 
 async def get_event(q: Queries, event_id: uuid.UUID, viewer: Viewer) -> Row | None:
-    visible, params = visible_to(viewer, "e.organizer_id")
-    return await q.fetchrow(
-        f"""SELECT {EVENT_COLUMNS} FROM commerce_events e
-            WHERE e.id = %(id)s AND {visible}""",
-        {"id": event_id, **params},
-    )
+    return (await get_events(q, [event_id], viewer)).get(event_id)
 
 
 async def get_events(
     q: Queries, event_ids: Iterable[uuid.UUID], viewer: Viewer
 ) -> dict[uuid.UUID, Row]:
-    visible, params = visible_to(viewer, "e.organizer_id")
-    ids = list(dict.fromkeys(event_ids))
-    if not ids:
-        return {}
-    rows = await q.fetch(
-        f"""SELECT {EVENT_COLUMNS} FROM commerce_events e
-            WHERE e.id = ANY(%(ids)s) AND {visible}""",
-        {"ids": ids, **params},
+    return await _visible_by_id(
+        q, EVENT_COLUMNS, "commerce_events e", "e.id", "e.organizer_id", event_ids, viewer
     )
-    return {row["id"]: row for row in rows}
 
 
 async def search_events(
@@ -293,27 +298,15 @@ GROUP_STATUS_SQL = {
 
 
 async def get_group(q: Queries, group_id: uuid.UUID, viewer: Viewer) -> Row | None:
-    visible, params = visible_to(viewer, "g.creator_id")
-    return await q.fetchrow(
-        f"""SELECT {GROUP_COLUMNS} FROM {_GROUP_SOURCE}
-            WHERE g.id = %(id)s AND {visible}""",
-        {"id": group_id, **params},
-    )
+    return (await get_groups(q, [group_id], viewer)).get(group_id)
 
 
 async def get_groups(
     q: Queries, group_ids: Iterable[uuid.UUID], viewer: Viewer
 ) -> dict[uuid.UUID, Row]:
-    visible, params = visible_to(viewer, "g.creator_id")
-    ids = list(dict.fromkeys(group_ids))
-    if not ids:
-        return {}
-    rows = await q.fetch(
-        f"""SELECT {GROUP_COLUMNS} FROM {_GROUP_SOURCE}
-            WHERE g.id = ANY(%(ids)s) AND {visible}""",
-        {"ids": ids, **params},
+    return await _visible_by_id(
+        q, GROUP_COLUMNS, _GROUP_SOURCE, "g.id", "g.creator_id", group_ids, viewer
     )
-    return {row["id"]: row for row in rows}
 
 
 async def list_user_groups(
@@ -350,27 +343,15 @@ _PLAN_SOURCE = "installment_plans i JOIN products p ON p.id = i.product_id"
 
 
 async def get_plan(q: Queries, plan_id: uuid.UUID, viewer: Viewer) -> Row | None:
-    visible, params = visible_to(viewer, "p.owner_id")
-    return await q.fetchrow(
-        f"""SELECT {PLAN_COLUMNS} FROM {_PLAN_SOURCE}
-            WHERE i.id = %(id)s AND {visible}""",
-        {"id": plan_id, **params},
-    )
+    return (await get_plans(q, [plan_id], viewer)).get(plan_id)
 
 
 async def get_plans(
     q: Queries, plan_ids: Iterable[uuid.UUID], viewer: Viewer
 ) -> dict[uuid.UUID, Row]:
-    visible, params = visible_to(viewer, "p.owner_id")
-    ids = list(dict.fromkeys(plan_ids))
-    if not ids:
-        return {}
-    rows = await q.fetch(
-        f"""SELECT {PLAN_COLUMNS} FROM {_PLAN_SOURCE}
-            WHERE i.id = ANY(%(ids)s) AND {visible}""",
-        {"ids": ids, **params},
+    return await _visible_by_id(
+        q, PLAN_COLUMNS, _PLAN_SOURCE, "i.id", "p.owner_id", plan_ids, viewer
     )
-    return {row["id"]: row for row in rows}
 
 
 async def list_product_plans(
