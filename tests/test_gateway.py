@@ -20,7 +20,6 @@ from protocol.constants import CloseCode, Op
 from server.app import create_app
 from server.app_keys import CONTEXT
 from server.errors import Forbidden, NotFound
-from server.ws import disconnect_user
 from server.ws.calls import call, topic_authorizer
 from tests.gateway_support import connect, open_socket, publish, publish_topic
 from tests.helpers import expect_problem, make_settings
@@ -246,11 +245,13 @@ async def test_shutdown_tells_clients_to_reconnect(aiohttp_client, clean_db, tmp
     await closing
 
 
-async def test_disconnect_user_closes_every_session(client, alice, bob):
+async def test_ending_a_users_sessions_closes_every_one_of_their_sockets(client, alice, bob):
     a1 = await connect(client, alice.token)
     a2 = await connect(client, alice.token, "msgpack")
     b = await connect(client, bob.token)
-    await disconnect_user(client.server.app[CONTEXT], uuid.UUID(alice.id), "password changed")
+    ctx = client.server.app[CONTEXT]
+    async with ctx.db.transaction() as tx:
+        ctx.events.end_sessions(tx, uuid.UUID(alice.id), "password changed")
     for sock in (a1, a2):
         code, reason = await sock.closed()
         assert code == CloseCode.AUTHENTICATION_FAILED and reason == "password changed"

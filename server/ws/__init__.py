@@ -8,13 +8,9 @@ frames.py (framing, encode-once), metrics.py.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-
-from protocol.constants import CloseCode
-from server.domain.context import Context
 
 
 async def gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -36,13 +32,3 @@ async def gateway_shutdown(app: web.Application) -> None:
     hub = app.get(HUB)
     if hub is not None:
         await hub.shutdown()
-
-
-async def disconnect_user(
-    ctx: Context, user_id: uuid.UUID, reason: str = "session revoked", code: int | None = None
-) -> None:
-    """Close every live session of `user_id` on every node (e.g. after a password change or a
-    deactivation), through the event sink's control channel. A domain action that ends
-    sessions as part of a write calls `ctx.events.end_sessions(tx, ...)` in its transaction."""
-    async with ctx.db.transaction() as tx:
-        ctx.events.end_sessions(tx, user_id, reason, int(code or CloseCode.AUTHENTICATION_FAILED))
