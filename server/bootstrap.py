@@ -23,6 +23,7 @@ from server.domain.auth_tokens import Passwords, TokenSigner
 from server.domain.context import Context
 from server.domain.events import EventSink
 from server.domain.linearizer import Linearizer
+from server.domain.sessions import RevocationCache, restore_revocations
 from server.mail import make_mailer
 from server.push_relay import make_push_sender
 from server.store.db import Database
@@ -120,6 +121,9 @@ async def open_context(
         sweep_interval_s=settings.events.sweep_interval_s,
     )
     events.start(sweep=bool(settings.redis.url) if sweep_outbox is None else sweep_outbox)
+    revocations = RevocationCache(bus)
+    revocations.start()
+    await restore_revocations(db, bus, settings.auth.access_token_ttl_s)
     return Context(
         settings=settings,
         db=db,
@@ -131,6 +135,7 @@ async def open_context(
         events=events,
         push=make_push_sender(settings.push),
         linearizer=Linearizer("conversations"),
+        revocations=revocations,
         clock=clock,
     )
 
@@ -139,6 +144,7 @@ async def close_context(ctx: Context) -> None:
     """Stop in the reverse order of `open_context`: pending outbox deletes are flushed while
     the database is still open; the embedded database lease goes last."""
     await ctx.events.close()
+    ctx.revocations.stop()
     await ctx.push.close()
     await ctx.bus.close()
     await ctx.db.close()
