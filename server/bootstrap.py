@@ -73,13 +73,14 @@ def make_bus(settings: Settings) -> Bus:
     return MemoryBus(log_depth=gw.resume_log_depth, log_age_s=gw.resume_log_age_s)
 
 
-def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
+def make_limiter(settings: Settings, bus: Bus, clock: Clock = SYSTEM_CLOCK) -> RateLimiter:
     """Rate limits shared by every server and worker process of a deployment (Redis, under the
     configured key prefix), else in process memory."""
     if settings.redis.url:
         # make_bus gives a RedisBus whenever a Redis URL is set (the Bus protocol has no .redis).
-        return RedisRateLimiter(bus.redis, prefix=f"{settings.redis.prefix}rl:")  # type: ignore[attr-defined]
-    return MemoryRateLimiter()
+        redis = bus.redis  # type: ignore[attr-defined]
+        return RedisRateLimiter(redis, prefix=f"{settings.redis.prefix}rl:", clock=clock)
+    return MemoryRateLimiter(clock)
 
 
 async def open_context(
@@ -128,7 +129,7 @@ async def open_context(
         settings=settings,
         db=db,
         bus=bus,
-        limiter=make_limiter(settings, bus),
+        limiter=make_limiter(settings, bus, clock),
         mailer=make_mailer(settings.smtp),
         signer=TokenSigner(resolve_jwt_secret(settings), settings.auth.access_token_ttl_s),
         passwords=Passwords(settings.auth.argon2_time_cost, settings.auth.argon2_memory_kib),

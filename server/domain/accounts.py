@@ -131,6 +131,11 @@ async def register(
     display_name: str | None = None,
     device: Device = NO_DEVICE,
 ) -> Session:
+    limits = ctx.settings.rate_limits
+    # Each registration costs an argon2 hash (tens of MiB, tens of ms): bounded per address,
+    # and overall so that many addresses together cannot starve other users either.
+    await ctx.limit(f"register:ip:{device.ip}", limits.register_per_ip, "registrations")
+    await ctx.limit("register:global", limits.register_global, "registrations")
     username = normalize_username(username)
     email = email.strip().lower()
     password_hash = await ctx.passwords.hash(password)
@@ -149,7 +154,18 @@ async def register(
         taken = await users_store.username_or_email_taken(ctx.db, username, email)
         if taken and taken["username_taken"]:
             raise Conflict("That username is taken.", errors={"username": ["is taken"]}) from None
-        # Say no more than that: whether an email has an account is not ours to reveal.
+        # Say no more than that: whether an email has an account is not ours to reveal. Its
+        # owner hears of the attempt instead (it may be them, having forgotten the account).
+        async with ctx.db.transaction() as tx:
+            await send_email_after_commit(
+                ctx,
+                tx,
+                email,
+                "Someone tried to register with your email",
+                "Someone just tried to create a Nexgate account with this email address, "
+                "which already has one. If it was you, log in, or reset your password at "
+                f"{ctx.settings.server.public_url}/forgot-password. If not, ignore this email.",
+            )
         raise Conflict("An account could not be created with these details.") from None
 
 
@@ -237,10 +253,19 @@ async def logout(
 
 async def forgot_password(ctx: Context, *, email: str, ip: str) -> None:
     """Always succeeds from the caller's view, so it never tells whether an email is known."""
-    await ctx.limit(
-        f"forgot:ip:{ip}", ctx.settings.rate_limits.forgot_password_per_ip, "reset requests"
-    )
-    user = await users_store.get_by_email(ctx.db, email.strip())
+    limits = ctx.settings.rate_limits
+    await ctx.limit(f"forgot:ip:{ip}", limits.forgot_password_per_ip, "reset requests")
+    await ctx.limit("forgot:global", limits.forgot_password_global, "reset requests")
+    # The same work whether or not the email has an account (one job row): the lookup, the
+    # token and the mail happen in the job, so response time tells nothing.
+    async with ctx.db.transaction() as tx:
+        await enqueue(tx, "auth.password_reset", {"email": email.strip()}, sensitive=True)
+
+
+async def password_reset_job(ctx: Context, payload: dict[str, Any]) -> None:
+    """The `auth.password_reset` job: mail a single-use reset link if the email has an
+    account; nothing otherwise."""
+    user = await users_store.get_by_email(ctx.db, str(payload.get("email", "")))
     if user is None:
         return
     token = new_opaque_token()

@@ -115,7 +115,7 @@ async def _remember_web_session(request: web.Request, session: accounts.Session)
     status=201,
     public=True,
     tags=TAGS,
-    errors=(409, 422),
+    errors=(409, 422, 429),
     operation_id="auth.register",
 )
 async def register(request: web.Request, body: RegisterIn) -> web.Response:

@@ -350,7 +350,19 @@ class Connection:
         if previous is not None and previous is not self:
             previous.close(CloseCode.SESSION_REPLACED, "the session was resumed elsewhere")
         self.hub.sessions[session_id] = self
-        return self.hub.attach_user(self)
+        first = self.hub.attach_user(self)
+        self._enforce_socket_cap()
+        return first
+
+    def _enforce_socket_cap(self) -> None:
+        """Past `max_sockets_per_user` live sockets of this user on this node, close the oldest
+        (4013): a runaway or abusive client cannot pile up sockets (each one costs memory and
+        a frame budget of its own); a legitimate new device still gets in."""
+        assert self.user_id is not None
+        sockets = [s for s in self.hub.users.get(self.user_id, ()) if isinstance(s, Connection)]
+        excess = len(sockets) - max(1, self.hub.settings.max_sockets_per_user)
+        for oldest in sockets[: max(0, excess)]:  # attach order: oldest first
+            oldest.close(CloseCode.TOO_MANY_SOCKETS, "too many sockets: this was the oldest")
 
     def _go_ready(self) -> None:
         self.state = READY
