@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from server.domain.auth_tokens import Principal, new_opaque_token, token_digest
 from server.domain.context import Context
 from server.domain.sessions import end_sessions
+from server.domain.text import has_control_characters, normalize_display_name, require_visible
 from server.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from server.ids import new_id, parse_uuid
 from server.jobs.queue import enqueue
@@ -49,6 +50,14 @@ class Device:
 NO_DEVICE = Device()
 
 
+def display_name_or(display_name: str | None, username: str) -> str:
+    """The display name given at registration, normalised (server/domain/text.py); the
+    username when none is given. A given name with nothing visible in it is 422."""
+    if display_name is None or not display_name.strip():
+        return username
+    return normalize_display_name(display_name)
+
+
 def normalize_username(username: str) -> str:
     name = username.strip().lower()
     if not USERNAME_RE.match(name):
@@ -68,6 +77,8 @@ def check_http_url(url: str | None, field: str) -> str | None:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
         raise ValidationFailed.field(field, "must be an http(s) URL")
+    if has_control_characters(url):
+        raise ValidationFailed.field(field, "may not contain control characters (CR, LF, ...)")
     return url
 
 
@@ -138,6 +149,7 @@ async def register(
     await ctx.limit("register:global", limits.register_global, "registrations")
     username = normalize_username(username)
     email = email.strip().lower()
+    name = display_name_or(display_name, username)
     password_hash = await ctx.passwords.hash(password)
     try:
         async with ctx.db.transaction() as tx:
@@ -147,7 +159,7 @@ async def register(
                 username=username,
                 email=email,
                 password_hash=password_hash,
-                display_name=(display_name or "").strip() or username,
+                display_name=name,
             )
             return await _start_session(ctx, tx, user, device=device)
     except UniqueViolation:
@@ -395,9 +407,10 @@ async def update_profile(
         if field in changes:
             changes[field] = check_http_url(changes[field], field)
     if "display_name" in changes:
-        changes["display_name"] = changes["display_name"].strip()
-        if not changes["display_name"]:
-            raise ValidationFailed.field("display_name", "cannot be blank")
+        changes["display_name"] = normalize_display_name(changes["display_name"] or "")
+    for field in ("bio", "location"):
+        if changes.get(field):  # optional, but when given it must show something
+            changes[field] = require_visible(changes[field], field)
     async with ctx.db.transaction() as tx:
         await graph_store.lock_users(tx, user_id)
         user = await users_store.update_profile(tx, user_id, changes)
