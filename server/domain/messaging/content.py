@@ -34,7 +34,7 @@ def check_content(ctx: Context, content: str | None) -> str:
     if "\x00" in text:
         raise ValidationFailed.field("content", "may not contain NUL characters")
     if not has_visible_text(text):  # also only zero-width / bidi / blank characters
-        raise ValidationFailed.field("content", "a message needs some visible text")
+        raise ValidationFailed.field("content", "a message needs some text (visible characters)")
     limit = ctx.settings.messaging.max_message_chars
     if len(text) > limit:
         raise ValidationFailed.field(
