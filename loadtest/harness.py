@@ -79,7 +79,8 @@ async def bulk_users(database_url: str, count: int, secret: str) -> list[tuple[s
         await db.close()
     ids = {row["username"]: row["id"] for row in found}
     signer = TokenSigner(secret, 6 * 3600)
-    return [(str(ids[n]), signer.issue(ids[n], n, ["user"])) for n in names]
+    # Each load-test user gets a sign-in session id of its own (never revoked).
+    return [(str(ids[n]), signer.issue(ids[n], n, ["user"], new_id())) for n in names]
 
 
 class ServerProcess:

@@ -69,6 +69,7 @@ class CloseCode(IntEnum):
     SLOW_CONSUMER = 4010  # the client could not keep up; reconnect and resume
     FRAME_TOO_LARGE = 4011  # a frame over the size limit
     SERVER_RESTART = 4012  # the node is going away; reconnect (to any node) and resume
+    TOO_MANY_SOCKETS = 4013  # the user opened more sockets than allowed; this was the oldest
 
 
 # Codes after which a client should reconnect and `resume` (the others need a fix or identify).

@@ -23,6 +23,7 @@ from server.domain.auth_tokens import Passwords, TokenSigner
 from server.domain.context import Context
 from server.domain.events import EventSink
 from server.domain.linearizer import Linearizer
+from server.domain.sessions import RevocationCache, restore_revocations
 from server.mail import make_mailer
 from server.push_relay import make_push_sender
 from server.store.db import Database
@@ -72,13 +73,14 @@ def make_bus(settings: Settings) -> Bus:
     return MemoryBus(log_depth=gw.resume_log_depth, log_age_s=gw.resume_log_age_s)
 
 
-def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
+def make_limiter(settings: Settings, bus: Bus, clock: Clock = SYSTEM_CLOCK) -> RateLimiter:
     """Rate limits shared by every server and worker process of a deployment (Redis, under the
     configured key prefix), else in process memory."""
     if settings.redis.url:
         # make_bus gives a RedisBus whenever a Redis URL is set (the Bus protocol has no .redis).
-        return RedisRateLimiter(bus.redis, prefix=f"{settings.redis.prefix}rl:")  # type: ignore[attr-defined]
-    return MemoryRateLimiter()
+        redis = bus.redis  # type: ignore[attr-defined]
+        return RedisRateLimiter(redis, prefix=f"{settings.redis.prefix}rl:", clock=clock)
+    return MemoryRateLimiter(clock)
 
 
 async def open_context(
@@ -120,17 +122,21 @@ async def open_context(
         sweep_interval_s=settings.events.sweep_interval_s,
     )
     events.start(sweep=bool(settings.redis.url) if sweep_outbox is None else sweep_outbox)
+    revocations = RevocationCache(bus)
+    revocations.start()
+    await restore_revocations(db, bus, settings.auth.access_token_ttl_s)
     return Context(
         settings=settings,
         db=db,
         bus=bus,
-        limiter=make_limiter(settings, bus),
+        limiter=make_limiter(settings, bus, clock),
         mailer=make_mailer(settings.smtp),
         signer=TokenSigner(resolve_jwt_secret(settings), settings.auth.access_token_ttl_s),
         passwords=Passwords(settings.auth.argon2_time_cost, settings.auth.argon2_memory_kib),
         events=events,
         push=make_push_sender(settings.push),
         linearizer=Linearizer("conversations"),
+        revocations=revocations,
         clock=clock,
     )
 
@@ -139,6 +145,7 @@ async def close_context(ctx: Context) -> None:
     """Stop in the reverse order of `open_context`: pending outbox deletes are flushed while
     the database is still open; the embedded database lease goes last."""
     await ctx.events.close()
+    ctx.revocations.stop()
     await ctx.push.close()
     await ctx.bus.close()
     await ctx.db.close()

@@ -50,7 +50,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         jobs="server.jobs.maintenance",
         lifecycles=(run_in_process_worker,),
     ),
-    Capability("accounts", routes=(auth.routes, users.routes)),
+    Capability("accounts", routes=(auth.routes, users.routes), jobs="server.domain.account_jobs"),
     Capability("gateway", routes=(gateway.routes,), gateway="server.ws.methods.presence"),
     Capability(
         "notifications",

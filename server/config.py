@@ -90,6 +90,9 @@ class RateLimitSettings(_Section):
     login_per_account: RateLimit = RateLimit(count=10, window_s=900)
     login_per_ip: RateLimit = RateLimit(count=50, window_s=900)
     forgot_password_per_ip: RateLimit = RateLimit(count=10, window_s=3600)
+    forgot_password_global: RateLimit = RateLimit(count=1000, window_s=3600)
+    register_per_ip: RateLimit = RateLimit(count=10, window_s=3600)
+    register_global: RateLimit = RateLimit(count=1000, window_s=3600)
     notify_per_actor: RateLimit = RateLimit(count=30, window_s=3600)
 
     @field_validator("*", mode="before")
@@ -109,6 +112,8 @@ class GatewaySettings(_Section):
     resume_log_age_s: int = 3600
     longpoll_timeout_s: float = 25
     presence_ttl_s: int = 90
+    # Live sockets one user may hold on one node; a new one past it closes their oldest (4013).
+    max_sockets_per_user: int = 10
 
 
 class JobSettings(_Section):

@@ -63,6 +63,10 @@ class RawSocket:
                     aiohttp.WSMsgType.CLOSING,
                     aiohttp.WSMsgType.ERROR,
                 ):
+                    # The CLOSE frame's own code: aiohttp's close_code can turn into 1006 when
+                    # the server drops the connection before the client's closing reply.
+                    if msg.type == aiohttp.WSMsgType.CLOSE and isinstance(msg.data, int):
+                        return msg.data, str(msg.extra or "")
                     return self.ws.close_code, str(msg.extra or "")
 
     async def identify(self, token: str) -> dict[str, Any]:

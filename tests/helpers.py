@@ -23,6 +23,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
             "argon2_time_cost": 1,
             "argon2_memory_kib": 1024,
         },
+        # Tests register many users from one address; the registration limit has its own tests.
+        "rate_limits": {"register_per_ip": "10000/3600"},
     }
     for section, values in overrides.items():
         base.setdefault(section, {}).update(values)

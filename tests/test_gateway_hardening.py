@@ -183,11 +183,14 @@ async def test_uppercase_and_dashless_topic_ids_receive_group_events(client, com
 # 4. claims checked by type ---------------------------------------------------------------------
 
 
+SID = "0190f0e0-0000-7000-8000-0000000000ff"  # a sign-in session id (never revoked)
+
+
 def _forged(client, **claims) -> str:
     """An access token signed with the test app's JWT secret, with the claims given."""
     now = int(time.time())
     return jwt.encode(
-        {"iat": now, "exp": now + 600, "typ": "access", "username": "x", **claims},
+        {"iat": now, "exp": now + 600, "typ": "access", "username": "x", "sid": SID, **claims},
         client.server.app[SETTINGS].auth.jwt_secret,
         algorithm="HS256",
     )
@@ -204,6 +207,8 @@ BAD_CLAIMS = [
     {"user_id": "0190f0e0-0000-7000-8000-000000000000", "roles": [1, 2]},
     {"user_id": "0190f0e0-0000-7000-8000-000000000000", "exp": float("inf")},
     {"user_id": "0190f0e0-0000-7000-8000-000000000000", "iat": [1]},
+    {"user_id": "0190f0e0-0000-7000-8000-000000000000", "sid": 5},
+    {"user_id": "0190f0e0-0000-7000-8000-000000000000", "sid": "not-a-uuid"},
 ]
 
 

@@ -4,7 +4,9 @@
 - `UserLog`: the per-user ordered log a session resumes from.
 - `Presence`: which users have a live session on some node.
 - `SessionStore`: gateway session records, so a session resumes on any node.
-- `Bus`: all four plus a lifecycle; what an engine implements and what `ctx.bus` is.
+- `RevocationStore`: which sign-in sessions (refresh-token families) of a user were revoked, so
+  their access tokens are refused on every node without a database read.
+- `Bus`: all five plus a lifecycle; what an engine implements and what `ctx.bus` is.
 
 Two engines implement `Bus` side by side with the same method names: `MemoryBus`
 (server/bus/memory.py, one node, the embedded default) and `RedisBus` (server/bus/redis.py, any
@@ -204,7 +206,28 @@ class SessionStore(Protocol):
         ...
 
 
-class Bus(Broker, UserLog, Presence, SessionStore, Protocol):
+class RevocationStore(Protocol):
+    """Revoked sign-in sessions (refresh-token families, the `sid` claim of access tokens).
+
+    Written after the revoking transaction commits (the event sink does it, retried through
+    the outbox, before it tells the gateways to close the sessions' sockets), read by the
+    per-process cache in server/domain/sessions.py. An entry only needs to outlive the access
+    tokens of its session: after `ttl_s` they have all expired anyway.
+    """
+
+    async def revoke_sessions(
+        self, user_id: uuid.UUID, session_ids: Iterable[str], ttl_s: float
+    ) -> None:
+        """Add `session_ids` to the user's revoked set, kept at least `ttl_s` from now (Redis:
+        one hash per user whose expiry is pushed out by each revocation; memory: per entry)."""
+        ...
+
+    async def revoked_sessions(self, user_id: uuid.UUID) -> frozenset[str]:
+        """The user's revoked session ids still within their ttl. One read (Redis HKEYS)."""
+        ...
+
+
+class Bus(Broker, UserLog, Presence, SessionStore, RevocationStore, Protocol):
     """What an engine implements (MemoryBus, RedisBus) and the composition root builds: every
     protocol above plus the engine's lifecycle."""
 

@@ -42,6 +42,8 @@ class MemoryBus:
         self._logs: dict[uuid.UUID, deque[UserEvent]] = {}
         self._presence: dict[uuid.UUID, int] = {}
         self._sessions: dict[str, tuple[float, dict[str, Any]]] = {}
+        # user -> {session id: expiry (monotonic)}
+        self._revoked: dict[uuid.UUID, dict[str, float]] = {}
         self._last_session_sweep = 0.0
         self._last_log_sweep = time.time()
         self.user_listeners: list[UserListener] = []
@@ -139,3 +141,22 @@ class MemoryBus:
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
+
+    async def revoke_sessions(
+        self, user_id: uuid.UUID, session_ids: Iterable[str], ttl_s: float
+    ) -> None:
+        now = time.monotonic()
+        entries = {k: v for k, v in self._revoked.get(user_id, {}).items() if v > now}
+        for session_id in session_ids:
+            entries[str(session_id)] = now + ttl_s
+        self._revoked[user_id] = entries
+
+    async def revoked_sessions(self, user_id: uuid.UUID) -> frozenset[str]:
+        entries = self._revoked.get(user_id)
+        if not entries:
+            return frozenset()
+        now = time.monotonic()
+        live = frozenset(k for k, v in entries.items() if v > now)
+        if not live:
+            del self._revoked[user_id]
+        return live

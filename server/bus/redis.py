@@ -113,6 +113,9 @@ class RedisBus:
     def _session_key(self, session_id: str) -> str:
         return f"{self.prefix}sess:{session_id}"
 
+    def _revoked_key(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}revoked:{user_id}"
+
     # lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -316,3 +319,22 @@ class RedisBus:
     async def load_session(self, session_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(self._session_key(session_id))
         return None if raw is None else orjson.loads(raw)
+
+    async def revoke_sessions(
+        self, user_id: uuid.UUID, session_ids: Iterable[str], ttl_s: float
+    ) -> None:
+        ids = [str(s) for s in session_ids]
+        if not ids:
+            return
+        key = self._revoked_key(user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=dict.fromkeys(ids, 1))
+            # GT: never shorten what an earlier revocation asked for. Every field lives as long
+            # as the newest one: more than needed, never less.
+            pipe.expire(key, max(1, int(ttl_s) + 1), gt=True)
+            pipe.expire(key, max(1, int(ttl_s) + 1), nx=True)
+            await pipe.execute()
+
+    async def revoked_sessions(self, user_id: uuid.UUID) -> frozenset[str]:
+        keys = await self.redis.hkeys(self._revoked_key(user_id))
+        return frozenset(k.decode() if isinstance(k, bytes) else str(k) for k in keys)

@@ -12,10 +12,13 @@ from urllib.parse import urlsplit
 
 from server.domain.auth_tokens import Principal, new_opaque_token, token_digest
 from server.domain.context import Context
+from server.domain.sessions import end_sessions
+from server.domain.text import has_control_characters, normalize_display_name, require_visible
 from server.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from server.ids import new_id, parse_uuid
 from server.jobs.queue import enqueue
 from server.store import graph as graph_store
+from server.store import sessions as sessions_store
 from server.store import users as users_store
 from server.store.db import Queries, Row, UniqueViolation
 
@@ -34,6 +37,25 @@ class Session:
     refresh_token: str
     expires_in: int
     family_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """Where a sign-in comes from, as shown in the user's list of sessions."""
+
+    user_agent: str = ""
+    ip: str = ""
+
+
+NO_DEVICE = Device()
+
+
+def display_name_or(display_name: str | None, username: str) -> str:
+    """The display name given at registration, normalised (server/domain/text.py); the
+    username when none is given. A given name with nothing visible in it is 422."""
+    if display_name is None or not display_name.strip():
+        return username
+    return normalize_display_name(display_name)
 
 
 def normalize_username(username: str) -> str:
@@ -55,6 +77,8 @@ def check_http_url(url: str | None, field: str) -> str | None:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
         raise ValidationFailed.field(field, "must be an http(s) URL")
+    if has_control_characters(url):
+        raise ValidationFailed.field(field, "may not contain control characters (CR, LF, ...)")
     return url
 
 
@@ -62,27 +86,70 @@ URL_FIELDS = ("website", "profile_picture_url", "cover_photo_url")
 
 
 async def _start_session(
-    ctx: Context, q: Queries, user: Row, family: uuid.UUID | None = None
+    ctx: Context,
+    q: Queries,
+    user: Row,
+    family: uuid.UUID | None = None,
+    device: Device = NO_DEVICE,
 ) -> Session:
+    """A new refresh token: of a new sign-in session (`family` None), or the next of `family`
+    (a refresh, which also marks the session used now)."""
     refresh = new_opaque_token()
-    family = family or new_id()
+    now = ctx.clock.now()
+    expires_at = now + timedelta(seconds=ctx.settings.auth.refresh_token_ttl_s)
+    if family is None:
+        family = new_id()
+        await sessions_store.insert_session(
+            q,
+            id=family,
+            user_id=user["id"],
+            expires_at=expires_at,
+            user_agent=device.user_agent[:300],
+            ip=device.ip[:64],
+            now=now,
+        )
+    else:
+        await sessions_store.touch_session(
+            q, family, now=now, expires_at=expires_at, ip=device.ip[:64] or None
+        )
     await users_store.insert_refresh_token(
         q,
         id=new_id(),
         user_id=user["id"],
         family_id=family,
         token_hash=token_digest(refresh),
-        expires_at=ctx.clock.now() + timedelta(seconds=ctx.settings.auth.refresh_token_ttl_s),
+        expires_at=expires_at,
     )
-    access = ctx.signer.issue(user["id"], user["username"], user["roles"])
+    access = ctx.signer.issue(user["id"], user["username"], user["roles"], family)
     return Session(user, access, refresh, ctx.signer.access_ttl_s, family)
 
 
+def end_sessions_of(
+    ctx: Context, tx: Any, user_id: uuid.UUID, session_ids: list[uuid.UUID], reason: str
+) -> None:
+    """Once `tx` commits, refuse these sessions' access tokens and close their sockets."""
+    end_sessions(
+        ctx.events, tx, user_id, session_ids, access_ttl_s=ctx.signer.access_ttl_s, reason=reason
+    )
+
+
 async def register(
-    ctx: Context, *, username: str, email: str, password: str, display_name: str | None = None
+    ctx: Context,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    display_name: str | None = None,
+    device: Device = NO_DEVICE,
 ) -> Session:
+    limits = ctx.settings.rate_limits
+    # Each registration costs an argon2 hash (tens of MiB, tens of ms): bounded per address,
+    # and overall so that many addresses together cannot starve other users either.
+    await ctx.limit(f"register:ip:{device.ip}", limits.register_per_ip, "registrations")
+    await ctx.limit("register:global", limits.register_global, "registrations")
     username = normalize_username(username)
     email = email.strip().lower()
+    name = display_name_or(display_name, username)
     password_hash = await ctx.passwords.hash(password)
     try:
         async with ctx.db.transaction() as tx:
@@ -92,18 +159,31 @@ async def register(
                 username=username,
                 email=email,
                 password_hash=password_hash,
-                display_name=(display_name or "").strip() or username,
+                display_name=name,
             )
-            return await _start_session(ctx, tx, user)
+            return await _start_session(ctx, tx, user, device=device)
     except UniqueViolation:
         taken = await users_store.username_or_email_taken(ctx.db, username, email)
         if taken and taken["username_taken"]:
             raise Conflict("That username is taken.", errors={"username": ["is taken"]}) from None
-        # Say no more than that: whether an email has an account is not ours to reveal.
+        # Say no more than that: whether an email has an account is not ours to reveal. Its
+        # owner hears of the attempt instead (it may be them, having forgotten the account).
+        async with ctx.db.transaction() as tx:
+            await send_email_after_commit(
+                ctx,
+                tx,
+                email,
+                "Someone tried to register with your email",
+                "Someone just tried to create a Nexgate account with this email address, "
+                "which already has one. If it was you, log in, or reset your password at "
+                f"{ctx.settings.server.public_url}/forgot-password. If not, ignore this email.",
+            )
         raise Conflict("An account could not be created with these details.") from None
 
 
-async def login(ctx: Context, *, login: str, password: str, ip: str) -> Session:
+async def login(
+    ctx: Context, *, login: str, password: str, ip: str, device: Device = NO_DEVICE
+) -> Session:
     limits = ctx.settings.rate_limits
     await ctx.limit(f"login:ip:{ip}", limits.login_per_ip, "login attempts from this address")
     creds = await users_store.get_credentials(ctx.db, login.strip())
@@ -118,10 +198,10 @@ async def login(ctx: Context, *, login: str, password: str, ip: str) -> Session:
         user = await users_store.get_by_id(tx, creds["id"])
         if user is None:  # deactivated since the credentials were read
             raise Unauthorized("Invalid username or password.")
-        return await _start_session(ctx, tx, user)
+        return await _start_session(ctx, tx, user, device=device)
 
 
-async def refresh(ctx: Context, refresh_token: str | None) -> Session:
+async def refresh(ctx: Context, refresh_token: str | None, device: Device = NO_DEVICE) -> Session:
     if not refresh_token:
         raise Unauthorized("No refresh token.")
     async with ctx.db.transaction() as tx:
@@ -129,11 +209,13 @@ async def refresh(ctx: Context, refresh_token: str | None) -> Session:
         if token is None or token["revoked_at"] is not None:
             raise Unauthorized("The refresh token is not valid.")
         if token["rotated_at"] is not None:
-            # A rotated token came back: someone holds a copy. End the whole family.
-            await users_store.revoke_family(tx, token["family_id"])
-            # Whoever holds the copy may also hold a live socket or SSE stream opened with an
-            # access token of this family: close every live session of the user (4004).
-            ctx.events.end_sessions(tx, token["user_id"], "refresh token reuse detected")
+            # A rotated token came back: someone holds a copy. End the whole family: its
+            # refresh tokens, its access tokens (whoever holds the copy may hold one of those
+            # too) and its live sockets and SSE streams (4004). Other devices stay signed in.
+            await sessions_store.revoke_session(tx, token["user_id"], token["family_id"])
+            end_sessions_of(
+                ctx, tx, token["user_id"], [token["family_id"]], "refresh token reuse detected"
+            )
             log.warning("refresh token reuse detected", extra={"user_id": str(token["user_id"])})
             reused = True
         else:
@@ -144,27 +226,58 @@ async def refresh(ctx: Context, refresh_token: str | None) -> Session:
             if user is None:
                 raise Unauthorized("The account is not active.")
             await users_store.mark_rotated(tx, token["id"])
-            session = await _start_session(ctx, tx, user, family=token["family_id"])
+            session = await _start_session(ctx, tx, user, family=token["family_id"], device=device)
     if reused:
         raise Unauthorized("The refresh token was already used; please log in again.")
     return session
 
 
-async def logout(ctx: Context, refresh_token: str | None) -> None:
-    if not refresh_token:
-        return
+async def logout(
+    ctx: Context,
+    refresh_token: str | None,
+    principal: Principal | None = None,
+    *,
+    everywhere: bool = False,
+) -> None:
+    """End the sign-in session of the refresh cookie or of the access token (`principal`), or
+    with `everywhere` every session of that user: refresh tokens revoked, access tokens refused
+    from then on, sockets and SSE streams closed (4004)."""
     async with ctx.db.transaction() as tx:
-        token = await users_store.claim_refresh_token(tx, token_digest(refresh_token))
-        if token is not None:
-            await users_store.revoke_family(tx, token["family_id"])
+        user_id: uuid.UUID | None = None
+        session_id: uuid.UUID | None = None
+        if refresh_token:
+            token = await users_store.claim_refresh_token(tx, token_digest(refresh_token))
+            if token is not None:
+                user_id, session_id = token["user_id"], token["family_id"]
+        if user_id is None and principal is not None:
+            user_id, session_id = principal.user_id, principal.session_id
+        if user_id is None:
+            return
+        if everywhere:
+            ended = await sessions_store.revoke_sessions(tx, user_id)
+        elif session_id is not None:
+            await sessions_store.revoke_session(tx, user_id, session_id)
+            ended = [session_id]
+        else:
+            return
+        end_sessions_of(ctx, tx, user_id, ended, "logged out")
 
 
 async def forgot_password(ctx: Context, *, email: str, ip: str) -> None:
     """Always succeeds from the caller's view, so it never tells whether an email is known."""
-    await ctx.limit(
-        f"forgot:ip:{ip}", ctx.settings.rate_limits.forgot_password_per_ip, "reset requests"
-    )
-    user = await users_store.get_by_email(ctx.db, email.strip())
+    limits = ctx.settings.rate_limits
+    await ctx.limit(f"forgot:ip:{ip}", limits.forgot_password_per_ip, "reset requests")
+    await ctx.limit("forgot:global", limits.forgot_password_global, "reset requests")
+    # The same work whether or not the email has an account (one job row): the lookup, the
+    # token and the mail happen in the job, so response time tells nothing.
+    async with ctx.db.transaction() as tx:
+        await enqueue(tx, "auth.password_reset", {"email": email.strip()}, sensitive=True)
+
+
+async def password_reset_job(ctx: Context, payload: dict[str, Any]) -> None:
+    """The `auth.password_reset` job: mail a single-use reset link if the email has an
+    account; nothing otherwise."""
+    user = await users_store.get_by_email(ctx.db, str(payload.get("email", "")))
     if user is None:
         return
     token = new_opaque_token()
@@ -194,21 +307,26 @@ async def send_email_after_commit(ctx: Context, tx: Any, to: str, subject: str, 
 async def reset_password(ctx: Context, *, token: str, new_password: str) -> None:
     password_hash = await ctx.passwords.hash(new_password)
     async with ctx.db.transaction() as tx:
-        user_id = await users_store.consume_password_reset(
-            tx, token_digest(token), ctx.clock.now()
-        )
+        user_id = await users_store.consume_password_reset(tx, token_digest(token), ctx.clock.now())
         if user_id is None:
             raise ValidationFailed.field("token", "is invalid, expired or already used")
         await users_store.set_password(tx, user_id, password_hash)
-        await users_store.revoke_all_for_user(tx, user_id)
-        # Sockets and SSE streams opened with the old credentials end too (close 4004).
-        ctx.events.end_sessions(tx, user_id, "password reset")
+        # Every session ends: refresh tokens, access tokens, sockets and SSE streams (4004).
+        ended = await sessions_store.revoke_sessions(tx, user_id)
+        end_sessions_of(ctx, tx, user_id, ended, "password reset")
 
 
-async def authenticate(ctx: Context, token: str) -> Principal:
-    """The principal an access token names, if its account is still active."""
+async def authenticate(ctx: Context, token: str, *, check_account: bool = False) -> Principal:
+    """The principal an access token names, unless its sign-in session was revoked (a cached
+    bus read, no database round trip: this runs on every request and gateway call). With
+    `check_account` (once per socket, at identify / resume) the account is also read from the
+    database: a deactivation revokes every session anyway, this also catches an account
+    switched off by hand in SQL."""
     principal = ctx.signer.verify(token)
-    await ensure_active(ctx, principal)
+    if await ctx.revocations.is_revoked(principal.user_id, principal.session_id):
+        raise Unauthorized("The session has ended; log in again.")
+    if check_account:
+        await ensure_active(ctx, principal)
     return principal
 
 
@@ -289,9 +407,10 @@ async def update_profile(
         if field in changes:
             changes[field] = check_http_url(changes[field], field)
     if "display_name" in changes:
-        changes["display_name"] = changes["display_name"].strip()
-        if not changes["display_name"]:
-            raise ValidationFailed.field("display_name", "cannot be blank")
+        changes["display_name"] = normalize_display_name(changes["display_name"] or "")
+    for field in ("bio", "location"):
+        if changes.get(field):  # optional, but when given it must show something
+            changes[field] = require_visible(changes[field], field)
     async with ctx.db.transaction() as tx:
         await graph_store.lock_users(tx, user_id)
         user = await users_store.update_profile(tx, user_id, changes)

@@ -24,6 +24,9 @@ class Principal:
     user_id: uuid.UUID
     username: str
     roles: tuple[str, ...] = ("user",)
+    # The sign-in session (refresh-token family) the token belongs to: the unit a logout or a
+    # "revoke this device" ends. None for principals not built from a token (demo seeding).
+    session_id: uuid.UUID | None = None
 
     @property
     def is_moderator(self) -> bool:
@@ -35,10 +38,17 @@ class TokenSigner:
         self._secret = secret
         self.access_ttl_s = access_ttl_s
 
-    def issue(self, user_id: uuid.UUID, username: str, roles: list[str] | tuple[str, ...]) -> str:
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        username: str,
+        roles: list[str] | tuple[str, ...],
+        session_id: uuid.UUID,
+    ) -> str:
         now = int(time.time())
         claims = {
             "user_id": str(user_id),
+            "sid": str(session_id),
             "username": username,
             "roles": list(roles),
             "iat": now,
@@ -54,7 +64,7 @@ class TokenSigner:
                 token,
                 self._secret,
                 algorithms=["HS256"],
-                options={"require": ["exp", "iat", "user_id"]},
+                options={"require": ["exp", "iat", "user_id", "sid"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The access token has expired.") from None
@@ -70,16 +80,19 @@ def _principal(claims: dict[str, Any]) -> Principal:
     """Claims checked by type (a signature proves who signed, not what they put in it)."""
     invalid = Unauthorized("The access token is not valid.")
     user_id, username = claims.get("user_id"), claims.get("username", "")
+    session_id = claims.get("sid")
     roles = claims.get("roles") or ["user"]
     if not isinstance(user_id, str) or not isinstance(username, str):
+        raise invalid
+    if not isinstance(session_id, str):
         raise invalid
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise invalid
     try:
-        parsed = uuid.UUID(user_id)
+        parsed, sid = uuid.UUID(user_id), uuid.UUID(session_id)
     except ValueError:
         raise invalid from None
-    return Principal(parsed, username, tuple(roles))
+    return Principal(parsed, username, tuple(roles), sid)
 
 
 def new_opaque_token() -> str:

@@ -14,6 +14,7 @@ from server.domain.auth_tokens import Passwords, TokenSigner
 from server.domain.events import EventSink
 from server.domain.linearizer import Linearizer
 from server.domain.push import PushSender
+from server.domain.sessions import RevocationCache
 from server.mail import Mailer
 from server.store.db import Database
 
@@ -38,6 +39,8 @@ class Context:
     push: PushSender
     # Serialises writes per conversation until their events are published (commit order).
     linearizer: Linearizer
+    # Revoked sign-in sessions, cached per process (server/domain/sessions.py).
+    revocations: RevocationCache
     # The one source of "now" for business rules (server/clock.py); tests pin it.
     clock: Clock = SYSTEM_CLOCK
     # This node's buy-together expiry timer, when the gateway runs it (woken by group writes).

@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 
 from protocol.constants import CloseCode
-from server.bus.base import Broker, parse_user_id
+from server.bus.base import Bus, parse_user_id
 from server.ids import new_id
 from server.store import outbox as outbox_store
 from server.store.db import Database, Transaction
@@ -88,7 +88,7 @@ class EventSink:
     def __init__(
         self,
         db: Database,
-        bus: Broker,
+        bus: Bus,
         *,
         republish_after_s: float = 10.0,
         sweep_interval_s: float = 2.0,
@@ -126,9 +126,25 @@ class EventSink:
         user_id: uuid.UUID,
         reason: str = "session revoked",
         code: int = CloseCode.AUTHENTICATION_FAILED,
+        *,
+        session_ids: Iterable[uuid.UUID] | None = None,
+        revoke_for_s: float = 0,
     ) -> None:
-        """Close every live session of `user_id` on every node once `tx` commits."""
-        data = {"user_id": str(user_id), "reason": reason, "code": int(code)}
+        """Close live sessions of `user_id` on every node once `tx` commits: all of them, or
+        only those signed in as one of `session_ids` (refresh-token families). With
+        `revoke_for_s`, those sessions are first recorded as revoked in the bus for that long
+        (their access tokens are refused from then on: server/domain/sessions.py); the record
+        is written before any node is told, so a node that reloads on the notice sees it."""
+        data: dict[str, Any] = {"user_id": str(user_id), "reason": reason, "code": int(code)}
+        if session_ids is not None:
+            sessions = [str(s) for s in session_ids]
+            if not sessions:
+                return
+            data["sessions"] = sessions
+            if revoke_for_s > 0:
+                self._stage(
+                    tx, {"k": "r", "to": str(user_id), "sessions": sessions, "ttl": revoke_for_s}
+                )
         self.to_topic(tx, control_topic(user_id), DISCONNECT, data)
 
     async def ephemeral_to_users(
@@ -157,7 +173,7 @@ class EventSink:
     # -- publishing ------------------------------------------------------------------------
 
     async def _after_commit(self, staged: _Staged) -> None:
-        if self._crash_after and any(e["t"] == self._crash_after for e in staged.events):
+        if self._crash_after and any(e.get("t") == self._crash_after for e in staged.events):
             log.warning("fault injection: exiting between commit and publish")
             os._exit(70)
         # Give up well before the sweepers take over, so a row is never published by this node
@@ -179,6 +195,10 @@ class EventSink:
                 try:
                     if event["k"] == "u":
                         await self.bus.publish_user(event["to"], event["t"], event["d"])
+                    elif event["k"] == "r":
+                        await self.bus.revoke_sessions(
+                            uuid.UUID(event["to"]), event["sessions"], event["ttl"]
+                        )
                     else:
                         await self.bus.publish_topic(event["to"], event["t"], event["d"])
                     break
@@ -189,7 +209,7 @@ class EventSink:
                         log.warning(
                             "event not published; the outbox sweeper will retry",
                             exc_info=True,
-                            extra={"type": event["t"]},
+                            extra={"type": event.get("t", event["k"])},
                         )
                         return False
                     await asyncio.sleep(pause)
@@ -235,7 +255,10 @@ class EventSink:
                     await outbox_store.delete(tx, [row["id"]])
                     log.error(
                         "outbox row dropped after repeated republish failures",
-                        extra={"row": str(row["id"]), "types": [e["t"] for e in events]},
+                        extra={
+                            "row": str(row["id"]),
+                            "types": [e.get("t", e["k"]) for e in events],
+                        },
                     )
                 else:
                     await outbox_store.postpone(tx, row["id"])

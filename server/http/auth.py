@@ -1,4 +1,5 @@
-"""/api/auth: register, login, logout, refresh-token, forgot-password, reset-password."""
+"""/api/auth: register, login, logout, refresh-token, forgot-password, reset-password; and the
+account's security: password (change), sessions (list, revoke one)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from server.app_keys import CONTEXT
-from server.domain import accounts
-from server.http.endpoint import client_ip, endpoint, json_response
+from server.app_keys import CONTEXT, PRINCIPAL
+from server.domain import account_security, accounts
+from server.http.endpoint import client_ip, context, endpoint, json_response, path_id, principal
 from server.http.schemas import UserOut
+from server.pagination import PageQuery
 
 routes = web.RouteTableDef()
 
@@ -93,6 +95,10 @@ def _session_response(request: web.Request, session: accounts.Session, status: i
     return response
 
 
+def _device(request: web.Request) -> accounts.Device:
+    return accounts.Device(request.headers.get("User-Agent", ""), client_ip(request))
+
+
 async def _remember_web_session(request: web.Request, session: accounts.Session) -> None:
     web_session = await new_session(request)
     web_session["user_id"] = str(session.user["id"])
@@ -109,7 +115,7 @@ async def _remember_web_session(request: web.Request, session: accounts.Session)
     status=201,
     public=True,
     tags=TAGS,
-    errors=(409, 422),
+    errors=(409, 422, 429),
     operation_id="auth.register",
 )
 async def register(request: web.Request, body: RegisterIn) -> web.Response:
@@ -121,6 +127,7 @@ async def register(request: web.Request, body: RegisterIn) -> web.Response:
         email=body.email,
         password=body.password,
         display_name=body.display_name,
+        device=_device(request),
     )
     await _remember_web_session(request, session)
     return _session_response(request, session, 201)
@@ -140,7 +147,11 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
     """Answers an access token (15 minutes) and sets the refresh-token cookie (7 days) and a web
     session. Attempts are rate limited per address and per account (429 with Retry-After)."""
     session = await accounts.login(
-        request.app[CONTEXT], login=body.login, password=body.password, ip=client_ip(request)
+        request.app[CONTEXT],
+        login=body.login,
+        password=body.password,
+        ip=client_ip(request),
+        device=_device(request),
     )
     await _remember_web_session(request, session)
     return _session_response(request, session, 200)
@@ -160,24 +171,40 @@ async def refresh_token(request: web.Request) -> web.Response:
     A refresh token works once: reusing one revokes its whole family (401, log in again)."""
     ctx = request.app[CONTEXT]
     session = await accounts.refresh(
-        ctx, request.cookies.get(ctx.settings.auth.refresh_cookie_name)
+        ctx, request.cookies.get(ctx.settings.auth.refresh_cookie_name), _device(request)
     )
     return _session_response(request, session, 200)
 
 
+class LogoutQuery(BaseModel):
+    """Which sessions to end."""
+
+    everywhere: bool = Field(
+        False, description="End every session of the account (all devices), not just this one"
+    )
+
+
 @routes.post("/api/auth/logout")
 @endpoint(
-    "Log out: revoke the refresh token family and end the web session",
+    "Log out this device (or every device): the session ends on every transport",
+    query=LogoutQuery,
     public=True,
     status=204,
     tags=TAGS,
     operation_id="auth.logout",
 )
-async def logout(request: web.Request) -> web.Response:
-    """Revokes the refresh token family of the cookie, clears the cookie and ends the web
-    session. Access tokens already issued stay valid until they expire."""
+async def logout(request: web.Request, query: LogoutQuery) -> web.Response:
+    """Ends the sign-in session of the refresh cookie (else of the bearer access token), or
+    with `everywhere=true` every session of the account: refresh tokens revoked, access tokens
+    refused from then on, sockets and SSE streams closed (4004). Clears the cookie and the web
+    session. Always 204, also without a session."""
     ctx = request.app[CONTEXT]
-    await accounts.logout(ctx, request.cookies.get(ctx.settings.auth.refresh_cookie_name))
+    await accounts.logout(
+        ctx,
+        request.cookies.get(ctx.settings.auth.refresh_cookie_name),
+        request.get(PRINCIPAL),
+        everywhere=query.everywhere,
+    )
     (await get_session(request)).invalidate()
     response = web.Response(status=204)
     response.del_cookie(ctx.settings.auth.refresh_cookie_name, path="/api/auth")
@@ -217,3 +244,92 @@ async def reset_password(request: web.Request, body: ResetIn) -> None:
     await accounts.reset_password(
         request.app[CONTEXT], token=body.token, new_password=body.new_password
     )
+
+
+# Account security ------------------------------------------------------------------------------
+
+
+class ChangePasswordIn(BaseModel):
+    """The current password (required) and the new one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"current_password": "correct horse battery", "new_password": "tr0ub4dor&3 x"}
+            ]
+        }
+    )
+
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+class SessionInfo(BaseModel):
+    """A sign-in session: one login on one device, renewed by each refresh."""
+
+    id: str = Field(description="Session id (the `sid` claim of its access tokens)")
+    created_at: str
+    last_used_at: str = Field(description="Last sign-in or token refresh (not each request)")
+    expires_at: str
+    user_agent: str
+    ip: str
+    current: bool = Field(description="The session making this request")
+
+
+class SessionsPage(BaseModel):
+    """Live sessions, newest first."""
+
+    items: list[SessionInfo]
+    next_cursor: str | None
+
+
+@routes.post("/api/auth/password")
+@endpoint(
+    "Change the password (current password required); other sessions end",
+    body=ChangePasswordIn,
+    status=204,
+    tags=TAGS,
+    errors=(401, 422, 429),
+    operation_id="auth.change_password",
+)
+async def change_password(request: web.Request, body: ChangePasswordIn) -> None:
+    """Sets the new password. Every other session of the account ends at once (refresh and
+    access tokens refused, sockets and SSE streams closed 4004); this one stays signed in. 422
+    naming `current_password` when it is wrong; attempts count as login attempts (429)."""
+    await account_security.change_password(
+        context(request),
+        principal(request),
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+
+
+@routes.get("/api/auth/sessions")
+@endpoint(
+    "List the account's active sessions (devices) with their last use",
+    query=PageQuery,
+    response=SessionsPage,
+    tags=TAGS,
+    errors=(401, 422),
+    operation_id="auth.list_sessions",
+)
+async def list_sessions(request: web.Request, query: PageQuery) -> dict:
+    """Where the account is signed in: device (user agent), address, when it signed in and
+    last refreshed its token. `current` marks the session of this request."""
+    return await account_security.list_sessions(
+        context(request), principal(request), limit=query.limit, cursor=query.cursor
+    )
+
+
+@routes.delete("/api/auth/sessions/{id}")
+@endpoint(
+    "Revoke one session (sign a device out)",
+    status=204,
+    tags=TAGS,
+    errors=(401, 404, 422),
+    operation_id="auth.revoke_session",
+)
+async def revoke_session(request: web.Request) -> None:
+    """Ends that session on every transport at once (its sockets and SSE streams close with
+    4004, its tokens are refused). 404 when it is not one of the account's live sessions."""
+    await account_security.revoke_session(context(request), principal(request), path_id(request))

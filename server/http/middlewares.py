@@ -16,6 +16,7 @@ from server.domain.auth_tokens import Principal
 from server.errors import AppError, RateLimited, Unauthorized
 from server.http.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from server.http.problems import problem
+from server.ids import parse_uuid
 from server.logs import request_id_var, user_id_var
 
 log = logging.getLogger("nexgate.http")
@@ -107,10 +108,12 @@ async def authenticate(request: web.Request, handler):
     elif ctx.settings.auth.session_cookie_name in request.cookies:
         session = await get_session(request)
         if "user_id" in session:
+            family = session.get("family_id")
             candidate = Principal(
                 uuid.UUID(session["user_id"]),
                 session.get("username", ""),
                 tuple(session.get("roles", ("user",))),
+                parse_uuid(family) if isinstance(family, str) else None,
             )
             if await accounts.web_session_alive(ctx, candidate, session.get("family_id")):
                 principal = candidate

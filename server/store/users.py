@@ -67,6 +67,18 @@ async def get_credentials(q: Queries, login: str) -> Row | None:
     )
 
 
+async def get_credentials_by_id(q: Queries, user_id: uuid.UUID) -> Row | None:
+    return await q.fetchrow(
+        "SELECT id, password_hash FROM users WHERE id = %s AND is_active", (user_id,)
+    )
+
+
+async def set_active(q: Queries, user_id: uuid.UUID, active: bool) -> None:
+    await q.execute(
+        "UPDATE users SET is_active = %s, updated_at = now() WHERE id = %s", (active, user_id)
+    )
+
+
 async def get_auth_state(q: Queries, user_id: uuid.UUID) -> Row | None:
     return await q.fetchrow(
         "SELECT id, username, email, roles, is_active FROM users WHERE id = %s", (user_id,)
@@ -165,20 +177,6 @@ async def mark_rotated(q: Queries, token_id: uuid.UUID) -> None:
     await q.execute("UPDATE refresh_tokens SET rotated_at = now() WHERE id = %s", (token_id,))
 
 
-async def revoke_family(q: Queries, family_id: uuid.UUID) -> None:
-    await q.execute(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = %s AND revoked_at IS NULL",
-        (family_id,),
-    )
-
-
-async def revoke_all_for_user(q: Queries, user_id: uuid.UUID) -> None:
-    await q.execute(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
-        (user_id,),
-    )
-
-
 # Password resets --------------------------------------------------------------------------
 
 
@@ -192,9 +190,7 @@ async def insert_password_reset(
     )
 
 
-async def consume_password_reset(
-    q: Queries, token_hash: bytes, now: datetime
-) -> uuid.UUID | None:
+async def consume_password_reset(q: Queries, token_hash: bytes, now: datetime) -> uuid.UUID | None:
     """Mark a reset token unexpired at `now` and unused as used; return its user, or None."""
     return await q.fetchval(
         """UPDATE password_resets SET used_at = %(now)s

@@ -150,6 +150,8 @@ async def run_call(
             },
         }
     try:
+        # One budget per user: gateway calls spend the same API limit as HTTP requests.
+        await ctx.limit(f"api:{principal.user_id}", ctx.settings.rate_limits.api, "API requests")
         if params is None:
             params = {}
         if not isinstance(params, dict):
@@ -204,6 +206,8 @@ async def check_topic(ctx: Context, principal: Principal, topic: str) -> tuple[s
     if canonical_topic(topic) != topic:  # a caller that skipped canonicalization: never live
         return ErrorCode.UNKNOWN_TOPIC, "Malformed topic: write its id in canonical form."
     try:
+        # A subscription is a read like an HTTP one: it spends the user's API budget.
+        await ctx.limit(f"api:{principal.user_id}", ctx.settings.rate_limits.api, "API requests")
         allowed = await authorizer(ctx, principal, entity)
     except AppError as exc:
         body = error_body(exc)

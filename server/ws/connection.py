@@ -81,6 +81,7 @@ class Connection:
         "pending",
         "principal",
         "session_id",
+        "sign_in_session",
         "state",
         "topics",
         "transport",
@@ -103,6 +104,7 @@ class Connection:
         self.principal: Principal | None = None
         self.user_id: uuid.UUID | None = None
         self.session_id: str | None = None
+        self.sign_in_session: str | None = None
         self.last_s = 0
         self.pending: list[tuple[UserEvent, Outgoing]] | None = None
         now = time.monotonic()
@@ -329,7 +331,7 @@ class Connection:
             self.close(CloseCode.AUTHENTICATION_FAILED, "identify needs a token")
             return None
         try:
-            return await accounts.authenticate(self.hub.ctx, token)
+            return await accounts.authenticate(self.hub.ctx, token, check_account=True)
         except Unauthorized as exc:
             self.close(CloseCode.AUTHENTICATION_FAILED, exc.detail)
             return None
@@ -340,6 +342,7 @@ class Connection:
         self.principal = principal
         self.user_id = principal.user_id
         self.session_id = session_id
+        self.sign_in_session = str(principal.session_id) if principal.session_id else None
         self.last_s = seq
         self.pending = []
         self.state = SYNCING
@@ -347,7 +350,19 @@ class Connection:
         if previous is not None and previous is not self:
             previous.close(CloseCode.SESSION_REPLACED, "the session was resumed elsewhere")
         self.hub.sessions[session_id] = self
-        return self.hub.attach_user(self)
+        first = self.hub.attach_user(self)
+        self._enforce_socket_cap()
+        return first
+
+    def _enforce_socket_cap(self) -> None:
+        """Past `max_sockets_per_user` live sockets of this user on this node, close the oldest
+        (4013): a runaway or abusive client cannot pile up sockets (each one costs memory and
+        a frame budget of its own); a legitimate new device still gets in."""
+        assert self.user_id is not None
+        sockets = [s for s in self.hub.users.get(self.user_id, ()) if isinstance(s, Connection)]
+        excess = len(sockets) - max(1, self.hub.settings.max_sockets_per_user)
+        for oldest in sockets[: max(0, excess)]:  # attach order: oldest first
+            oldest.close(CloseCode.TOO_MANY_SOCKETS, "too many sockets: this was the oldest")
 
     def _go_ready(self) -> None:
         self.state = READY
@@ -452,7 +467,7 @@ class Connection:
     def _unbecome(self) -> None:
         self.hub.detach_user(self)
         self.hub.forget(self)
-        self.principal = self.user_id = self.session_id = None
+        self.principal = self.user_id = self.session_id = self.sign_in_session = None
         self.topics = self.watching = None
         self.pending = None
         self.state = NEW
@@ -493,7 +508,13 @@ class Connection:
         if call_id is None:
             self.error(None, ErrorCode.BAD_REQUEST, "a call needs an id", method=method)
             return
-        body = await run_call(self.hub.ctx, self.principal, method, d.get("params"), self)
+        ctx = self.hub.ctx
+        # Normally the revocation notice has closed the socket already; this catches a node
+        # that missed it (a cached read: no round trip on the hot path).
+        if await ctx.revocations.is_revoked(self.principal.user_id, self.principal.session_id):
+            self.close(CloseCode.AUTHENTICATION_FAILED, "the session has ended")
+            return
+        body = await run_call(ctx, self.principal, method, d.get("params"), self)
         label = method if isinstance(method, str) and method in _known_methods() else "unknown"
         metrics.CALLS.labels(label, "ok" if body["ok"] else body["error"]["code"]).inc()
         if not self.closed:

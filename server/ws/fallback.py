@@ -62,8 +62,9 @@ async def long_poll(
     if after is None:
         return {"events": [], "seq": await hub.bus.last_seq(user_id)}
     deadline = time.monotonic() + timeout_s
+    sid = str(principal.session_id) if principal.session_id else None
     while True:
-        waiter = hub.add_waiter(user_id)  # before reading the log: no event slips between
+        waiter = hub.add_waiter(user_id, sid)  # before reading the log: no event slips between
         try:
             events = await _events_or_gone(hub, user_id, after)
             if events:
@@ -87,9 +88,12 @@ class SseStream:
 
     binary = False
 
-    def __init__(self, hub: Hub, user_id: uuid.UUID, last_s: int) -> None:
+    def __init__(
+        self, hub: Hub, user_id: uuid.UUID, last_s: int, sign_in_session: str | None = None
+    ) -> None:
         self.hub = hub
         self.user_id = user_id
+        self.sign_in_session = sign_in_session
         self.last_s = last_s
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.pending: list[tuple[UserEvent, Outgoing]] | None = []
@@ -171,7 +175,8 @@ async def sse(
     if after is not None:
         backlog = await _events_or_gone(hub, user_id, after)
     start = after if after is not None else await hub.bus.last_seq(user_id)
-    stream = SseStream(hub, user_id, start)
+    sid = str(principal.session_id) if principal.session_id else None
+    stream = SseStream(hub, user_id, start, sid)
     first = hub.attach_user(stream)  # live events queue in `pending` while the backlog goes
     for topic in topics:
         hub.subscribe(stream, topic)

@@ -31,6 +31,9 @@ class UserSubscriber(Protocol):
     @property
     def user_id(self) -> uuid.UUID | None: ...  # None: a connection not (or no longer) identified
 
+    @property
+    def sign_in_session(self) -> str | None: ...  # the `sid` it was opened with
+
     def deliver_user(self, event: UserEvent, out: Outgoing) -> None: ...
 
     def close(self, code: int, reason: str = "") -> None: ...
@@ -56,7 +59,7 @@ class Hub:
         self.sessions: dict[str, Any] = {}
         # Long-polls waiting for a user's next event: resolved with None by an event, with the
         # reason by an end of the user's sessions (the poll then answers 401).
-        self.waiters: dict[uuid.UUID, list[asyncio.Future[str | None]]] = {}
+        self.waiters: dict[uuid.UUID, list[tuple[asyncio.Future[str | None], str | None]]] = {}
         self.streams: set[Any] = set()  # SSE streams
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -197,26 +200,29 @@ class Hub:
         if session_id is not None and self.sessions.get(session_id) is conn:
             del self.sessions[session_id]
 
-    def add_waiter(self, user_id: uuid.UUID) -> asyncio.Future[str | None]:
+    def add_waiter(
+        self, user_id: uuid.UUID, sign_in_session: str | None = None
+    ) -> asyncio.Future[str | None]:
         """Long-poll: a future resolved by the next event for `user_id` on this node (None), or
-        by the end of that user's sessions (the reason)."""
+        by the end of its sign-in session (the reason)."""
         fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self.waiters.setdefault(user_id, []).append(fut)
+        self.waiters.setdefault(user_id, []).append((fut, sign_in_session))
         return fut
 
     def remove_waiter(self, user_id: uuid.UUID, fut: asyncio.Future[str | None]) -> None:
         waiters = self.waiters.get(user_id)
-        if waiters is not None and fut in waiters:
-            waiters.remove(fut)
-            if not waiters:
-                del self.waiters[user_id]
+        if waiters is None:
+            return
+        waiters[:] = [w for w in waiters if w[0] is not fut]
+        if not waiters:
+            del self.waiters[user_id]
 
     # fan-out -----------------------------------------------------------------------------
 
     def on_user_event(self, event: UserEvent) -> None:
         waiters = self.waiters.pop(event.user_id, None)
         if waiters:
-            for fut in waiters:
+            for fut, _ in waiters:
                 if not fut.done():
                     fut.set_result(None)
         subs = self.users.get(event.user_id)
@@ -277,13 +283,22 @@ class Hub:
                 return
             code = int(event.data.get("code") or CloseCode.AUTHENTICATION_FAILED)
             reason = str(event.data.get("reason") or "session revoked")
-            # Every live subscriber of the user on this node: sockets and SSE streams (both in
-            # `users`), and long-polls waiting for an event (they answer 401).
+            # The user's live subscribers on this node (sockets and SSE streams, both in
+            # `users`, and long-polls waiting for an event, which answer 401): those of the
+            # sign-in sessions named, or all of them when none are.
+            sessions = event.data.get("sessions")
+            ended = set(map(str, sessions)) if isinstance(sessions, list) else None
             for sub in list(self.users.get(user_id, ())):
-                sub.close(code, reason)
-            for fut in self.waiters.pop(user_id, ()):
-                if not fut.done():
+                if ended is None or sub.sign_in_session in ended:
+                    sub.close(code, reason)
+            kept = []
+            for fut, sid in self.waiters.pop(user_id, ()):
+                if ended is not None and sid not in ended:
+                    kept.append((fut, sid))
+                elif not fut.done():
                     fut.set_result(reason)
+            if kept:
+                self.waiters[user_id] = kept
 
     def resync(self) -> None:
         """Deliveries may have been lost (bus reconnect): let every socket catch up from the

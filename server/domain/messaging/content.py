@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from server.domain.context import Context
+from server.domain.text import has_visible_text
 from server.errors import ValidationFailed
 
 MAX_LINKS = 10
@@ -32,8 +33,8 @@ def check_content(ctx: Context, content: str | None) -> str:
     text = (content or "").strip()
     if "\x00" in text:
         raise ValidationFailed.field("content", "may not contain NUL characters")
-    if not text:
-        raise ValidationFailed.field("content", "a message needs some text")
+    if not has_visible_text(text):  # also only zero-width / bidi / blank characters
+        raise ValidationFailed.field("content", "a message needs some text (visible characters)")
     limit = ctx.settings.messaging.max_message_chars
     if len(text) > limit:
         raise ValidationFailed.field(
