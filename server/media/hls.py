@@ -63,7 +63,7 @@ def _h264_level(width: int, height: int, fps: float) -> int:
 
 def h264_encoder() -> str:
     """libx264 when the FFmpeg build has it (PyAV's wheel does), else another H.264 encoder."""
-    for name in ("libx264", "libopenh264", "h264_v4l2m2m"):
+    for name in ("libx264", "libopenh264"):
         try:
             av.Codec(name, "w")
         except (av.codec.codec.UnknownCodecError, ValueError):

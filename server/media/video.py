@@ -142,6 +142,9 @@ def _open(path: Path) -> tuple[InputContainer, ContainerName]:
 _TRUNCATION_SLACK_S = 0.25
 # Packets decoded at the start before giving up on a first frame (codec delay is a few).
 _FIRST_FRAME_PACKETS = 64
+# The last group of pictures is decoded only up to this many packets (20 s at 30 fps): a clip
+# with one keyframe at the start would otherwise be held in memory and decoded whole.
+_TAIL_PACKETS = 600
 
 
 def _rotation(frame: VideoFrame) -> int:
@@ -244,8 +247,10 @@ def _demux_checked(
                     raise VideoRejected("truncated or corrupt")
             if packet.is_keyframe:
                 last_gop = [packet]
-            else:
+            elif last_gop and len(last_gop) < _TAIL_PACKETS:
                 last_gop.append(packet)
+            else:
+                last_gop = []  # too long to decode cheaply: the demux checks stand alone
         if first is None:
             frames = _decode_one(video, [av.Packet()])  # drain the decoder's delay
             if not frames:
