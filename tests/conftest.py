@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.commerce",  # commerce: the commerce service's ingest client
     "tests.fixtures.smtp",  # smtp_server
     "tests.fixtures.relay",  # relay: a push relay
+    "tests.fixtures.clamd",  # clamd, clamd_factory: real ClamAV daemons with a test signature
 ]

@@ -1,0 +1,1 @@
+"""Media processing: sniffing, images, video, scanning."""
