@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.commerce",  # commerce: the commerce service's ingest client
     "tests.fixtures.smtp",  # smtp_server
     "tests.fixtures.relay",  # relay: a push relay
+    "tests.fixtures.browser",  # chromium (per module), tab: a headless browser tab
 ]

@@ -43,6 +43,8 @@ class MemoryBus:
         self._presence: dict[uuid.UUID, int] = {}
         self._sessions: dict[str, tuple[float, dict[str, Any]]] = {}
         self._last_session_sweep = 0.0
+        self._tickets: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._last_ticket_sweep = 0.0
         self._last_log_sweep = time.time()
         self.user_listeners: list[UserListener] = []
         self.topic_listeners: list[TopicListener] = []
@@ -137,5 +139,18 @@ class MemoryBus:
     async def load_session(self, session_id: str) -> dict[str, Any] | None:
         entry = self._sessions.get(session_id)
         if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    async def put_ticket(self, key: str, record: dict[str, Any], ttl_s: float) -> None:
+        now = time.monotonic()
+        if now - self._last_ticket_sweep > 10:  # tickets nobody redeemed do not pile up
+            self._last_ticket_sweep = now
+            self._tickets = {k: v for k, v in self._tickets.items() if v[0] > now}
+        self._tickets[key] = (now + ttl_s, record)
+
+    async def take_ticket(self, key: str) -> dict[str, Any] | None:
+        entry = self._tickets.pop(key, None)
+        if entry is None or entry[0] <= time.monotonic():
             return None
         return entry[1]

@@ -113,6 +113,9 @@ class RedisBus:
     def _session_key(self, session_id: str) -> str:
         return f"{self.prefix}sess:{session_id}"
 
+    def _ticket_key(self, key: str) -> str:
+        return f"{self.prefix}ticket:{key}"
+
     # lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -315,4 +318,15 @@ class RedisBus:
 
     async def load_session(self, session_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(self._session_key(session_id))
+        return None if raw is None else orjson.loads(raw)
+
+    # tickets ------------------------------------------------------------------------------
+
+    async def put_ticket(self, key: str, record: dict[str, Any], ttl_s: float) -> None:
+        await self.redis.set(
+            self._ticket_key(key), orjson.dumps(record), px=max(1, int(ttl_s * 1000))
+        )
+
+    async def take_ticket(self, key: str) -> dict[str, Any] | None:
+        raw = await self.redis.getdel(self._ticket_key(key))
         return None if raw is None else orjson.loads(raw)
