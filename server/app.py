@@ -17,7 +17,7 @@ from server.app_keys import CONTEXT, SETTINGS
 from server.bootstrap import close_context, open_context, resolve_jwt_secret
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config import Settings
-from server.http import middlewares, openapi
+from server.http import middlewares, openapi, web_security
 from server.ws import gateway_lifecycle, gateway_shutdown
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Applic
             max_age=settings.auth.refresh_token_ttl_s,
         ),
     )
+    app.middlewares.append(web_security.browser_guard)  # preflights and the origin check
     app.middlewares.append(middlewares.authenticate)
+    app.on_response_prepare.append(web_security.cors_headers)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[CONTEXT] = await open_context(settings, clock=clock, sweep_outbox=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -35,6 +36,52 @@ class ServerSettings(_Section):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     data_dir: str = "var"
+
+
+def _comma_list(value: Any) -> Any:
+    """An env override arrives as text: "a, b" is the list ["a", "b"]."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class HttpSettings(_Section):
+    """What browsers and proxies may do (server/http/web_security.py)."""
+
+    # Web origins ("https://app.example.com") allowed to call the API from a browser: CORS
+    # with credentials, and cookie-authenticated writes. Empty: same-origin pages only.
+    allowed_origins: list[str] = []
+    # Addresses / CIDRs of reverse proxies whose X-Forwarded-For / Forwarded headers are
+    # believed. Empty: the TCP peer is the client.
+    trusted_proxies: list[str] = []
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            scheme, sep, rest = origin.strip().rstrip("/").lower().partition("://")
+            if origin.strip() == "*":
+                raise ValueError("'*' cannot be allowed with credentials: list the origins")
+            if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+            origins.append(f"{scheme}://{rest}")
+        return origins
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or CIDR") from None
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -114,6 +161,8 @@ class GatewaySettings(_Section):
     presence_ttl_s: int = 90
     # Live sockets one user may hold on one node; a new one past it closes their oldest (4013).
     max_sockets_per_user: int = 10
+    # Lifetime of a single-use SSE stream ticket (POST /api/gateway/tickets).
+    stream_ticket_ttl_s: float = 30
 
 
 class JobSettings(_Section):
@@ -153,6 +202,7 @@ class EventSettings(_Section):
 
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
+    http: HttpSettings = HttpSettings()
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     auth: AuthSettings = AuthSettings()

@@ -50,6 +50,12 @@ class Gone(AppError):
     title = "Gone"
 
 
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class ValidationFailed(AppError):
     status = 422
     code = "validation_failed"

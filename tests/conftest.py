@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.fixtures.smtp",  # smtp_server
     "tests.fixtures.relay",  # relay: a push relay
     "tests.fixtures.clamd",  # clamd, clamd_factory: real ClamAV daemons with a test signature
+    "tests.fixtures.browser",  # chromium (per module), tab: a headless browser tab
 ]

@@ -1,4 +1,5 @@
-"""The Bus contract (server/bus/base.py: Broker, UserLog, Presence, SessionStore), run against
+"""The Bus contract (server/bus/base.py: Broker, UserLog, Presence, SessionStore,
+TicketStore), run against
 both engines through one parametrised fixture: per-user sequences, the resume log, fan-out,
 presence (multi-device, multi-node) and session records."""
 
@@ -10,7 +11,7 @@ import uuid
 
 import pytest
 
-from server.bus.base import Broker, Bus, Presence, SessionStore, UserLog
+from server.bus.base import Broker, Bus, Presence, SessionStore, TicketStore, UserLog
 from server.bus.memory import MemoryBus
 from server.bus.redis import RedisBus
 from tests.helpers import drop_redis_prefix
@@ -61,7 +62,7 @@ def _members(protocol: type) -> dict[str, inspect.Signature | None]:
     """The methods (with signatures) and attributes a protocol declares, its bases' included."""
     members: dict[str, inspect.Signature | None] = {}
     for cls in reversed(protocol.__mro__):
-        if cls in (Broker, UserLog, Presence, SessionStore, Bus):
+        if cls in (Broker, UserLog, Presence, SessionStore, TicketStore, Bus):
             members.update(dict.fromkeys(inspect.get_annotations(cls)))
             members.update(
                 {
@@ -73,7 +74,7 @@ def _members(protocol: type) -> dict[str, inspect.Signature | None]:
     return members
 
 
-@pytest.mark.parametrize("protocol", [Broker, UserLog, Presence, SessionStore, Bus])
+@pytest.mark.parametrize("protocol", [Broker, UserLog, Presence, SessionStore, TicketStore, Bus])
 async def test_both_engines_implement_each_protocol_with_the_same_signatures(protocol):
     engines = [MemoryBus(), RedisBus("redis://127.0.0.1:1/0")]  # never connected
     try:
@@ -281,3 +282,21 @@ async def test_prefixes_isolate_deployments(redis_url, redis_nodes):
         assert await other.last_seq(user) == 0
     finally:
         await other.close()
+
+
+async def test_a_ticket_is_taken_once_by_one_of_many_concurrent_takers(make_bus):
+    bus = await make_bus()
+    await bus.put_ticket("t1", {"user_id": "u"}, 30)
+    taken = await asyncio.gather(*(bus.take_ticket("t1") for _ in range(20)))
+    assert [t for t in taken if t is not None] == [{"user_id": "u"}]
+    assert await bus.take_ticket("t1") is None
+    assert await bus.take_ticket("never-put") is None
+
+
+async def test_a_ticket_expires_after_its_ttl(make_bus):
+    bus = await make_bus()
+    await bus.put_ticket("short", {"user_id": "u"}, 0.2)
+    await bus.put_ticket("long", {"user_id": "v"}, 30)
+    await asyncio.sleep(0.3)
+    assert await bus.take_ticket("short") is None
+    assert await bus.take_ticket("long") == {"user_id": "v"}

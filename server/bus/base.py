@@ -6,6 +6,7 @@
 - `SessionStore`: gateway session records, so a session resumes on any node.
 - `RevocationStore`: which sign-in sessions (refresh-token families) of a user were revoked, so
   their access tokens are refused on every node without a database read.
+- `TicketStore`: short-lived single-use records (SSE stream tickets), redeemable on any node.
 - `Bus`: all five plus a lifecycle; what an engine implements and what `ctx.bus` is.
 
 Two engines implement `Bus` side by side with the same method names: `MemoryBus`
@@ -227,7 +228,23 @@ class RevocationStore(Protocol):
         ...
 
 
-class Bus(Broker, UserLog, Presence, SessionStore, RevocationStore, Protocol):
+class TicketStore(Protocol):
+    """Single-use records with a short lifetime (SSE stream tickets): put once, taken at most
+    once, on any node. JSON values only, as for SessionStore."""
+
+    async def put_ticket(self, key: str, record: dict[str, Any], ttl_s: float) -> None:
+        """Store `record` under `key` for `ttl_s` from now (Redis: milliseconds, at least 1;
+        memory: the monotonic clock). One write; a second put under a key overwrites it."""
+        ...
+
+    async def take_ticket(self, key: str) -> dict[str, Any] | None:
+        """The record, removed in the same step, or None if there is none (never put, already
+        taken, or its ttl passed). Atomic: of concurrent takes of one key, on any nodes,
+        exactly one gets the record (Redis: GETDEL, one command)."""
+        ...
+
+
+class Bus(Broker, UserLog, Presence, SessionStore, RevocationStore, TicketStore, Protocol):
     """What an engine implements (MemoryBus, RedisBus) and the composition root builds: every
     protocol above plus the engine's lifecycle."""
 

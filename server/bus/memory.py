@@ -45,6 +45,8 @@ class MemoryBus:
         # user -> {session id: expiry (monotonic)}
         self._revoked: dict[uuid.UUID, dict[str, float]] = {}
         self._last_session_sweep = 0.0
+        self._tickets: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._last_ticket_sweep = 0.0
         self._last_log_sweep = time.time()
         self.user_listeners: list[UserListener] = []
         self.topic_listeners: list[TopicListener] = []
@@ -160,3 +162,15 @@ class MemoryBus:
         if not live:
             del self._revoked[user_id]
         return live
+    async def put_ticket(self, key: str, record: dict[str, Any], ttl_s: float) -> None:
+        now = time.monotonic()
+        if now - self._last_ticket_sweep > 10:  # tickets nobody redeemed do not pile up
+            self._last_ticket_sweep = now
+            self._tickets = {k: v for k, v in self._tickets.items() if v[0] > now}
+        self._tickets[key] = (now + ttl_s, record)
+
+    async def take_ticket(self, key: str) -> dict[str, Any] | None:
+        entry = self._tickets.pop(key, None)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]

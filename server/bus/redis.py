@@ -115,6 +115,8 @@ class RedisBus:
 
     def _revoked_key(self, user_id: uuid.UUID) -> str:
         return f"{self.prefix}revoked:{user_id}"
+    def _ticket_key(self, key: str) -> str:
+        return f"{self.prefix}ticket:{key}"
 
     # lifecycle ----------------------------------------------------------------------------
 
@@ -338,3 +340,13 @@ class RedisBus:
     async def revoked_sessions(self, user_id: uuid.UUID) -> frozenset[str]:
         keys = await self.redis.hkeys(self._revoked_key(user_id))
         return frozenset(k.decode() if isinstance(k, bytes) else str(k) for k in keys)
+    # tickets ------------------------------------------------------------------------------
+
+    async def put_ticket(self, key: str, record: dict[str, Any], ttl_s: float) -> None:
+        await self.redis.set(
+            self._ticket_key(key), orjson.dumps(record), px=max(1, int(ttl_s * 1000))
+        )
+
+    async def take_ticket(self, key: str) -> dict[str, Any] | None:
+        raw = await self.redis.getdel(self._ticket_key(key))
+        return None if raw is None else orjson.loads(raw)

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from server.app_keys import CONTEXT, PRINCIPAL
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
-from server.errors import BadRequest, Unauthorized, ValidationFailed
+from server.errors import BadRequest, Unauthorized, UnsupportedMediaType, ValidationFailed
+from server.http.web_security import client_address
 from server.ids import parse_uuid
 
 Handler = Callable[..., Awaitable[Any]]
@@ -89,8 +90,18 @@ def _raise_validation(exc: ValidationError) -> None:
     raise ValidationFailed(f"{first[0]}: {first[1][0]}", errors=errors) from None
 
 
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
 async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.read()
+    # JSON only when declared JSON: a browser sends text/plain (and form encodings) from any
+    # page without a CORS preflight, so parsing those anyway lets other sites post (finding 9).
+    if raw and not _is_json(request.content_type):
+        raise UnsupportedMediaType("Send the body as JSON with 'Content-Type: application/json'.")
     if not raw:
         data: Any = {}
     else:
@@ -227,4 +238,6 @@ def path_id(request: web.Request, name: str = "id") -> uuid.UUID:
 
 
 def client_ip(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address, for per-address limits and logs: the TCP peer, or what a trusted
+    proxy (http.trusted_proxies) says is the client (server/http/web_security.py)."""
+    return client_address(request)

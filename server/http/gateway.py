@@ -1,4 +1,5 @@
-"""HTTP routes of the gateway: the WebSocket, the long-poll and SSE fallbacks."""
+"""HTTP routes of the gateway: the WebSocket, the long-poll and SSE fallbacks, and the stream
+tickets a browser app on another site opens the SSE stream with."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator
 
-from server.http.endpoint import endpoint, principal
+from server.domain import stream_tickets
+from server.http.endpoint import context, endpoint, principal
 from server.ws import connection, fallback
 from server.ws.hub import HUB
 
@@ -55,6 +57,20 @@ class SseQuery(BaseModel):
     topics: str | None = Field(
         None, max_length=4000, description="Comma-separated live topics, e.g. poll:<id>"
     )
+    ticket: str | None = Field(
+        None,
+        max_length=200,
+        description="A single-use stream ticket (POST /api/gateway/tickets), for an "
+        "EventSource that cannot send the Authorization header",
+    )
+
+
+class TicketOut(BaseModel):
+    """A single-use ticket for one SSE stream: pass it as `?ticket=` within `expires_in`
+    seconds."""
+
+    ticket: str
+    expires_in: int = Field(description="Seconds the ticket stays redeemable")
 
 
 class EventEnvelope(BaseModel):
@@ -111,18 +127,53 @@ async def gateway_events(request: web.Request, query: EventsQuery) -> dict[str, 
     return await fallback.long_poll(hub, principal(request), query.after, timeout, query.limit)
 
 
+@routes.post("/api/gateway/tickets")
+@endpoint(
+    "Get a single-use ticket that opens one SSE stream (for EventSource on another site)",
+    response=TicketOut,
+    status=201,
+    tags=TAGS,
+    errors=(401, 429),
+    operation_id="gateway.create_stream_ticket",
+)
+async def create_stream_ticket(request: web.Request) -> dict[str, Any]:
+    """An EventSource cannot send `Authorization`, and a web app on another site cannot rely
+    on cookies: it asks for a ticket with its bearer token and opens
+    `/api/gateway/sse?ticket=...` within `expires_in` seconds. One ticket opens one stream;
+    get a new one for each reconnect."""
+    issued = await stream_tickets.issue(context(request), principal(request))
+    return {"ticket": issued.ticket, "expires_in": issued.expires_in}
+
+
+def _bearer_or_ticket(handler):
+    """Document the stream's two schemes: the bearer token or a stream ticket."""
+    # @endpoint's spec rides on the handler, unseen by mypy.
+    handler.__endpoint__.extra["security"] = [{"bearer": []}, {"streamTicket": []}]
+    return handler
+
+
 @routes.get("/api/gateway/sse")
+@_bearer_or_ticket
 @endpoint(
     "SSE fallback: the user's events as text/event-stream (id = seq; honours Last-Event-ID), "
     "plus optional live topics",
     query=SseQuery,
+    # Authenticated in the handler: the bearer token, the session cookie or a stream ticket.
+    public=True,
     tags=TAGS,
     errors=(401, 404, 410, 422),
     operation_id="gateway.stream_events",
 )
 async def gateway_sse(request: web.Request, query: SseQuery) -> web.StreamResponse:
     """A `text/event-stream` of the user's events (each with `id` = seq, so a reconnect with
-    Last-Event-ID resumes), plus the events of the public live topics asked for."""
+    Last-Event-ID resumes), plus the events of the public live topics asked for. Authenticated
+    by the bearer token, the web session cookie, or `ticket` (single use). An EventSource
+    (`Accept: text/event-stream`) whose cursor the log no longer holds gets `event: resync`
+    instead of a 410 it could not read."""
     hub = request.app[HUB]
     topics = [t.strip() for t in (query.topics or "").split(",") if t.strip()]
-    return await fallback.sse(request, hub, principal(request), query.after, topics)
+    if query.ticket is not None:
+        who = await stream_tickets.redeem(context(request), query.ticket)
+    else:
+        who = principal(request)
+    return await fallback.sse(request, hub, who, query.after, topics)

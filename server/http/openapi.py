@@ -170,7 +170,8 @@ def build_openapi(app: web.Application, title: str = "Nexgate API") -> dict[str,
         problem_content = {
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         }
-        for status in sorted({400, 401, 413, 429, *spec.errors}):
+        body_errors = (415,) if spec.body is not None else ()  # a body that is not JSON
+        for status in sorted({400, 401, 413, 429, *body_errors, *spec.errors}):
             responses[str(status)] = {"description": "Problem", "content": problem_content}
         responses["default"] = {"description": "Problem", "content": problem_content}
         op["responses"] = responses
@@ -196,6 +197,13 @@ def build_openapi(app: web.Application, title: str = "Nexgate API") -> dict[str,
             "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "streamTicket": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "ticket",
+                    "description": "SSE only: a single-use ticket from POST /api/gateway/tickets "
+                    "(an EventSource cannot send a header).",
+                },
                 "serviceToken": {
                     "type": "apiKey",
                     "in": "header",

@@ -142,6 +142,22 @@ class SseStream:
         self.queue.put_nowait(None)
 
 
+async def _resync(
+    request: web.Request, hub: Hub, user_id: uuid.UUID, gone: NotResumable
+) -> web.StreamResponse:
+    """The 410 for an EventSource, which sees no status codes nor bodies of errors: a stream
+    carrying one `event: resync` with the reason and the seq to continue from, then its end."""
+    reason = {"code": gone.code, "detail": gone.detail, "seq": await hub.bus.last_seq(user_id)}
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await resp.prepare(request)
+    # A long retry: a client that ignores the event must not hammer the server reconnecting.
+    await resp.write(b"retry: 60000\nevent: resync\ndata: %b\n\n" % json_dumps(reason))
+    await resp.write_eof()
+    return resp
+
+
 def _parse_last_event_id(request: web.Request, after: int | None) -> int | None:
     raw = request.headers.get("Last-Event-ID")
     if raw is None or raw == "":
@@ -173,7 +189,12 @@ async def sse(
     user_id = principal.user_id
     backlog: list[UserEvent] = []
     if after is not None:
-        backlog = await _events_or_gone(hub, user_id, after)
+        try:
+            backlog = await _events_or_gone(hub, user_id, after)
+        except NotResumable as gone:
+            if "text/event-stream" not in request.headers.get("Accept", ""):
+                raise
+            return await _resync(request, hub, user_id, gone)
     start = after if after is not None else await hub.bus.last_seq(user_id)
     sid = str(principal.session_id) if principal.session_id else None
     stream = SseStream(hub, user_id, start, sid)
