@@ -49,6 +49,8 @@ TAG_DESCRIPTIONS = {
     "commerce": "Products, shops, events, installment plans and buy-together groups.",
     "commerce-ingest": "For the commerce services only (service token): versioned upserts.",
     "gateway": "The real-time gateway and its HTTP fallbacks (long-poll, SSE).",
+    "posts": "Posts: create, drafts, edit history, delete, collaboration, commerce cards.",
+    "hashtags": "Hashtags and their counts.",
 }
 PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
