@@ -138,6 +138,8 @@ async def open_context(
 async def close_context(ctx: Context) -> None:
     """Stop in the reverse order of `open_context`: pending outbox deletes are flushed while
     the database is still open; the embedded database lease goes last."""
+    for coalescer in ctx.coalescers.values():
+        await coalescer.close()
     await ctx.events.close()
     await ctx.push.close()
     await ctx.bus.close()

@@ -32,6 +32,7 @@ from server.http import (
     commerce,
     gateway,
     health,
+    interactions,
     messaging,
     notifications,
     openapi,
@@ -77,7 +78,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("messaging", routes=(messaging.routes,), gateway="server.ws.methods.messaging"),
     Capability(
         "posts",
-        routes=(posts.routes,),
+        routes=(posts.routes, interactions.routes),
         gateway="server.ws.methods.posts",
         jobs="server.domain.posts.jobs",
     ),

@@ -201,9 +201,7 @@ async def notify(
     )
     row["content"] = content
     delta = 1 if row["inserted"] and row["visible"] else 0
-    unread = await store.set_content_and_count(
-        tx, row["id"], content, recipient_id, delta, now
-    )
+    unread = await store.set_content_and_count(tx, row["id"], content, recipient_id, delta, now)
     result = view(row)
 
     if row["visible"]:

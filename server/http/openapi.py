@@ -51,6 +51,7 @@ TAG_DESCRIPTIONS = {
     "gateway": "The real-time gateway and its HTTP fallbacks (long-poll, SSE).",
     "posts": "Posts: create, drafts, edit history, delete, collaboration, commerce cards.",
     "hashtags": "Hashtags and their counts.",
+    "interactions": "Likes, bookmarks and collections, hiding posts.",
 }
 PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 

@@ -68,6 +68,8 @@ class PostOut(BaseModel):
     comments_count: int
     reposts_count: int
     bookmarks_count: int
+    liked: bool = Field(description="You like it")
+    bookmarked: bool = Field(description="You bookmarked it")
     is_edited: bool
     edit_count: int
     edited_at: datetime | None
@@ -185,9 +187,7 @@ async def edit_post(request: web.Request, body: EditPostIn) -> Any:
 
 
 @routes.delete("/api/posts/{id}")
-@endpoint(
-    "Delete a post", status=204, tags=TAGS, errors=(403, 404), operation_id="posts.delete"
-)
+@endpoint("Delete a post", status=204, tags=TAGS, errors=(403, 404), operation_id="posts.delete")
 async def delete_post(request: web.Request) -> Any:
     """Any author deletes: hidden at once everywhere, purged after 30 days."""
     await removal.delete_post(context(request), principal(request), path_id(request))

@@ -8,13 +8,18 @@ and refetches `GET /api/posts/:id`, which applies the rules of now.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Hashable
 from typing import Any
 
+from server.domain.coalescer import Coalescer
 from server.domain.context import Context
 from server.store.db import Row, Transaction
+from server.store.posts import reads as store
 
 POST_UPDATED = "post.updated"
 POST_DELETED = "post.deleted"
+COUNTERS_INTERVAL_S = 1.0  # at most one counters event per post per second (per node)
 
 
 def topic(post_id: Any) -> str:
@@ -50,3 +55,21 @@ async def post_updated(ctx: Context, tx: Transaction, post: Row, changed: list[s
 async def post_deleted(ctx: Context, tx: Transaction, post: Row) -> None:
     """`post.deleted` on the post's topic once `tx` commits (clients drop it at once)."""
     ctx.events.to_topic(tx, topic(post["id"]), POST_DELETED, {"post_id": str(post["id"])})
+
+
+def counters_changed(ctx: Context, post_id: uuid.UUID) -> None:
+    """A like / comment / repost / bookmark changed the post's counters (call after commit):
+    subscribers get `post.updated` with `changed: ["counters"]`, coalesced to at most one per
+    post per second, carrying the counts as they are when it is sent."""
+    coalescer = ctx.coalescers.get(POST_UPDATED)
+    if coalescer is None:
+
+        async def emit(key: Hashable) -> None:
+            row = await store.counters(ctx.db, key)  # type: ignore[arg-type]
+            if row is not None:
+                await ctx.events.ephemeral_to_topic(
+                    topic(key), POST_UPDATED, {"post_id": str(key), "changed": ["counters"], **row}
+                )
+
+        coalescer = ctx.coalescers[POST_UPDATED] = Coalescer(COUNTERS_INTERVAL_S, emit)
+    coalescer.touch(post_id)

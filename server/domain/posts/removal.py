@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from server.domain import notifications
 from server.domain.access import access_post, check_author
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
@@ -31,6 +32,8 @@ async def delete_post(ctx: Context, actor: Principal, post_id: uuid.UUID) -> Non
         if post["status"] == "published":
             await writes.remove_hashtags(tx, post_id, None)
             await writes.bump_posts_count(tx, post["author_ids"], -1)
+        # Notifications about it lead nowhere now: they go (likes, mentions, invitations...).
+        await notifications.forget_entity(ctx, tx, entity_type="post", entity_id=post_id)
         await live.post_deleted(ctx, tx, post)
 
 

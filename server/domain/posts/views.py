@@ -15,6 +15,7 @@ from typing import Any
 from server.domain import cards
 from server.domain.context import Context
 from server.store import commerce as commerce_store
+from server.store import interactions as interactions_store
 from server.store.commerce import reads as commerce_reads
 from server.store.db import Row
 from server.store.posts import reads as store
@@ -53,7 +54,11 @@ async def render_posts(ctx: Context, viewer: uuid.UUID, rows: list[Row]) -> list
     for c in collaborators:
         by_post[c["post_id"]].append(c)
     linked = await _cards(ctx, viewer, post_ids)
-    return [_view(row, viewer, briefs, by_post[row["id"]], linked[row["id"]]) for row in rows]
+    marks = await interactions_store.viewer_marks(ctx.db, post_ids, viewer)
+    return [
+        _view(row, viewer, briefs, by_post[row["id"]], linked[row["id"]], marks.get(row["id"]))
+        for row in rows
+    ]
 
 
 def _view(
@@ -62,6 +67,7 @@ def _view(
     briefs: dict[uuid.UUID, Row],
     collaborators: list[Row],
     linked: dict[str, list[dict[str, Any]]],
+    marks: set[str] | None,
 ) -> dict[str, Any]:
     authors = [briefs[uid] for uid in row["author_ids"] if uid in briefs]
     is_author = viewer in row["author_ids"]
@@ -87,6 +93,8 @@ def _view(
         "comments_count": row["comments_count"],
         "reposts_count": row["reposts_count"],
         "bookmarks_count": row["bookmarks_count"],
+        "liked": "liked" in (marks or ()),
+        "bookmarked": "bookmarked" in (marks or ()),
         "is_edited": row["edit_count"] > 0,
         "edit_count": row["edit_count"],
         "edited_at": row["edited_at"],

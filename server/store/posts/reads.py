@@ -31,6 +31,17 @@ async def get_post(q: Queries, post_id: uuid.UUID, viewer: uuid.UUID) -> Row | N
     )
 
 
+async def get_posts(q: Queries, post_ids: list[uuid.UUID], viewer: uuid.UUID) -> list[Row]:
+    """The posts of `post_ids` that `viewer` may see (any order)."""
+    if not post_ids:
+        return []
+    visible, params = post_visible_to(viewer)
+    return await q.fetch(
+        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ANY(%(ids)s) AND {visible}",
+        {"ids": post_ids, **params},
+    )
+
+
 async def lock_post(q: Queries, post_id: uuid.UUID) -> Row | None:
     """The post's row (any state but purged), locked for an action that writes it."""
     return await q.fetchrow(
@@ -215,3 +226,11 @@ async def due_scheduled(q: Queries, now: datetime, limit: int = 100) -> list[uui
 
 def keyset_of(row: dict[str, Any], column: str) -> tuple[str, str]:
     return (row[column].isoformat(), str(row["id"]))
+
+
+async def counters(q: Queries, post_id: uuid.UUID) -> Row | None:
+    return await q.fetchrow(
+        """SELECT likes_count, comments_count, reposts_count, bookmarks_count FROM posts
+           WHERE id = %s AND deleted_at IS NULL""",
+        (post_id,),
+    )
