@@ -29,6 +29,7 @@ from server.domain.context import Context
 from server.domain.group_expiry import run_group_expiry
 from server.http import (
     auth,
+    comments,
     commerce,
     gateway,
     health,
@@ -78,7 +79,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("messaging", routes=(messaging.routes,), gateway="server.ws.methods.messaging"),
     Capability(
         "posts",
-        routes=(posts.routes, interactions.routes),
+        routes=(posts.routes, interactions.routes, comments.routes),
         gateway="server.ws.methods.posts",
         jobs="server.domain.posts.jobs",
     ),

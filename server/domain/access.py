@@ -15,6 +15,7 @@ from typing import Any
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.errors import Forbidden, NotFound
+from server.store import comments as comments_store
 from server.store import messaging as messaging_store
 from server.store.commerce import reads as commerce_store
 from server.store.db import Row
@@ -179,3 +180,21 @@ def check_author(post: Row, actor: Principal, *, creator_only: bool = False) -> 
             if creator_only
             else "Only the post's authors may do this."
         )
+
+
+NO_COMMENT = "No such comment."
+
+
+async def access_comment(
+    ctx: Context, q: Any, viewer: Principal, comment_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Row, Row]:
+    """(comment, post) if the comment is shown (not deleted, or a placeholder holding replies)
+    and the viewer may see its post; NotFound otherwise, exactly as if absent."""
+    comment = await comments_store.get(q, comment_id, for_update=for_update)
+    if comment is None:
+        raise NotFound(NO_COMMENT)
+    try:
+        post = await access_post(ctx, q, viewer, comment["post_id"])
+    except NotFound:
+        raise NotFound(NO_COMMENT) from None
+    return comment, post

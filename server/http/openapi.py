@@ -52,6 +52,7 @@ TAG_DESCRIPTIONS = {
     "posts": "Posts: create, drafts, edit history, delete, collaboration, commerce cards.",
     "hashtags": "Hashtags and their counts.",
     "interactions": "Likes, bookmarks and collections, hiding posts.",
+    "comments": "Comments on posts, nested replies, comment likes.",
 }
 PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 

@@ -34,7 +34,13 @@ async def invite(
         post = await _locked(ctx, tx, actor, post_id)
         check_author(post, actor, creator_only=True)
         existing = await store.collaborators_of(tx, [post_id])
-        wanted = await composing.check_collaborators(tx, actor.user_id, user_ids, len(existing))
+        wanted = await composing.check_collaborators(
+            tx,
+            actor.user_id,
+            user_ids,
+            limit=ctx.settings.posts.max_collaborators,
+            already=len(existing),
+        )
         now = ctx.clock.now()
         invited = await writes.invite_collaborators(tx, post_id, wanted, actor.user_id, now)
         if invited and post["status"] != "draft":

@@ -79,7 +79,11 @@ async def edit_post(
             wanted = [
                 uid
                 for uid in await composing.check_collaborators(
-                    tx, post["author_id"], command.invite_collaborator_ids, len(existing)
+                    tx,
+                    post["author_id"],
+                    command.invite_collaborator_ids,
+                    limit=ctx.settings.posts.max_collaborators,
+                    already=len(existing),
                 )
             ]
             invited = await writes.invite_collaborators(tx, post_id, wanted, actor.user_id, now)

@@ -56,7 +56,10 @@ async def create_post(ctx: Context, actor: Principal, command: CreatePostIn) -> 
             plans=command.plans,
         )
         invited = await composing.check_collaborators(
-            tx, actor.user_id, command.collaborator_ids or []
+            tx,
+            actor.user_id,
+            command.collaborator_ids or [],
+            limit=ctx.settings.posts.max_collaborators,
         )
         if command.status == "draft":
             status = "draft"
