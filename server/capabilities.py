@@ -37,6 +37,7 @@ from server.http import (
     messaging,
     notifications,
     openapi,
+    polls,
     posts,
     users,
 )
@@ -79,7 +80,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("messaging", routes=(messaging.routes,), gateway="server.ws.methods.messaging"),
     Capability(
         "posts",
-        routes=(posts.routes, interactions.routes, comments.routes),
+        routes=(posts.routes, interactions.routes, comments.routes, polls.routes),
         gateway="server.ws.methods.posts",
         jobs="server.domain.posts.jobs",
     ),

@@ -14,7 +14,7 @@ from typing import Any
 
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
-from server.errors import Forbidden, NotFound
+from server.errors import Conflict, Forbidden, NotFound
 from server.store import comments as comments_store
 from server.store import messaging as messaging_store
 from server.store.commerce import reads as commerce_store
@@ -168,6 +168,13 @@ async def access_post(ctx: Context, q: Any, viewer: Principal, post_id: uuid.UUI
     if row is None:
         raise NotFound(NO_POST)
     return row
+
+
+def check_published(post: Row) -> None:
+    """Conflict unless the post is published: likes, comments, votes, bookmarks and reposts
+    are for published posts (a draft's author sees it; nobody interacts with it yet)."""
+    if post["status"] != "published":
+        raise Conflict("This post is not published yet.")
 
 
 def check_author(post: Row, actor: Principal, *, creator_only: bool = False) -> None:

@@ -53,6 +53,7 @@ TAG_DESCRIPTIONS = {
     "hashtags": "Hashtags and their counts.",
     "interactions": "Likes, bookmarks and collections, hiding posts.",
     "comments": "Comments on posts, nested replies, comment likes.",
+    "polls": "Votes and live results of polls in posts.",
 }
 PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 

@@ -10,12 +10,11 @@ from typing import Any
 
 from pydantic import Field
 
-from server.domain.access import access_post
+from server.domain.access import access_post, check_published
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.messaging.commands import Command
 from server.domain.posts import live
-from server.domain.posts.likes import check_published
 from server.domain.posts.views import render_posts
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.ids import new_id

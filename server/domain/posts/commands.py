@@ -54,6 +54,34 @@ class _Links(Command):
         return plans
 
 
+class PollIn(Command):
+    """A poll to attach to the post."""
+
+    question: str | None = Field(None, max_length=300, description="Default: the post's text")
+    options: list[str] = Field(min_length=2, max_length=10)
+    allow_multiple: bool = False
+    is_anonymous: bool = Field(False, description="Voters are never listed")
+    duration_s: int | None = Field(
+        None, ge=300, le=30 * 86400, description="Open this long once published (default: open)"
+    )
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, options: list[str]) -> list[str]:
+        cleaned = [" ".join(o.split()) for o in options]
+        if any(not o or len(o) > 100 for o in cleaned):
+            raise ValueError("each option is 1 to 100 characters")
+        if len({o.casefold() for o in cleaned}) != len(cleaned):
+            raise ValueError("options must differ")
+        return cleaned
+
+
+class VoteIn(Command):
+    """The option(s) you vote for: one on a single-choice poll."""
+
+    option_ids: list[uuid.UUID] = Field(min_length=1, max_length=10)
+
+
 class CreatePostIn(_Links):
     """A new post: published at once (default), kept as a draft, or scheduled (`publish_at`).
     Invited co-authors must answer before a post waiting for them is published."""
@@ -77,6 +105,7 @@ class CreatePostIn(_Links):
     collaborator_ids: list[uuid.UUID] | None = Field(
         None, max_length=50, description="Invite these users as co-authors"
     )
+    poll: PollIn | None = Field(None, description="Makes it a poll post")
 
     _distinct_collaborators = field_validator("collaborator_ids")(_distinct)
 

@@ -17,14 +17,13 @@ from typing import Any
 from pydantic import Field
 
 from server.domain import notifications
-from server.domain.access import NO_COMMENT, access_comment, access_post
+from server.domain.access import NO_COMMENT, access_comment, access_post, check_published
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.messaging.commands import Command
 from server.domain.notification_catalog import NotificationType, preview
 from server.domain.posts import composing, live
 from server.domain.posts.commands import MAX_CONTENT
-from server.domain.posts.likes import check_published
 from server.domain.posts.views import user_brief
 from server.errors import Forbidden, NotFound
 from server.ids import new_id

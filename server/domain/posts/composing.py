@@ -45,11 +45,11 @@ def _visible(text: str) -> bool:
     return any(not unicodedata.category(ch).startswith(("Z", "C")) for ch in text)
 
 
-def check_post_type(requested: str | None) -> str:
-    post_type = requested or "text"
-    if post_type == "poll":
+def check_post_type(requested: str | None, *, has_poll: bool = False) -> str:
+    post_type = requested or ("poll" if has_poll else "text")
+    if has_poll != (post_type == "poll"):
         raise ValidationFailed.field(
-            "post_type", "polls are not available yet: post the question as text for now"
+            "post_type", "a poll post has a `poll`, and only a poll post has one"
         )
     if post_type in ("image", "video", "mixed"):
         raise ValidationFailed.field(

@@ -10,22 +10,16 @@ from datetime import datetime
 from typing import Any
 
 from server.domain import notifications
-from server.domain.access import access_post
+from server.domain.access import access_post, check_published
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.notification_catalog import NotificationType
 from server.domain.posts import live
 from server.domain.posts.views import user_brief
-from server.errors import Conflict, ValidationFailed
+from server.errors import ValidationFailed
 from server.pagination import decode_cursor, page
 from server.store import interactions as store
 from server.store.db import Row, Transaction
-
-
-def check_published(post: Row) -> None:
-    """Interactions are for published posts (a draft's author sees it; nobody likes it yet)."""
-    if post["status"] != "published":
-        raise Conflict("This post is not published yet.")
 
 
 async def like_post(ctx: Context, actor: Principal, post_id: uuid.UUID) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from server.domain.access import access_post, check_author
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.notification_catalog import NotificationType, preview
-from server.domain.posts import composing
+from server.domain.posts import composing, polls
 from server.domain.posts.commands import CreatePostIn
 from server.domain.posts.views import render_posts
 from server.errors import Conflict, ValidationFailed
@@ -36,8 +36,10 @@ PUBLISH_SCHEDULED_JOB = "posts.publish_scheduled"
 
 async def create_post(ctx: Context, actor: Principal, command: CreatePostIn) -> dict[str, Any]:
     """Create a post (rate limited: `rate_limits.post`)."""
-    post_type = composing.check_post_type(command.post_type)
+    post_type = composing.check_post_type(command.post_type, has_poll=command.poll is not None)
     text = composing.check_text(command.content, post_type)
+    if command.poll is not None and not command.poll.question and not text:
+        raise ValidationFailed.field("poll", "ask the question in the text or in `question`")
     now = ctx.clock.now()
     publish_at = _check_publish_at(command.publish_at, now)
     if publish_at is not None and command.status == "draft":
@@ -88,6 +90,8 @@ async def create_post(ctx: Context, actor: Principal, command: CreatePostIn) -> 
         links = composing.with_shop_mentions(links, [], resolved)
         await writes.replace_links(tx, post["id"], **links.as_kwargs(), at=now)
         await writes.set_mentions(tx, post["id"], resolved.mentioned)
+        if command.poll is not None:
+            await polls.attach(ctx, tx, post["id"], command.poll, published_at=None)
         if invited:
             await writes.invite_collaborators(tx, post["id"], invited, actor.user_id, now)
             if status != "draft":
@@ -161,6 +165,7 @@ async def go_live(
     notifications to the mentioned users and the owners of mentioned or tagged shops."""
     await writes.add_hashtags(tx, post["id"], resolved.hashtags, now)
     await writes.bump_posts_count(tx, post["author_ids"], +1)
+    await polls.on_published(ctx, tx, post["id"], now)
     await notify_mentions(ctx, tx, post, resolved.mentioned)
     links = await store.links_of(tx, [post["id"]])
     await notify_shops(

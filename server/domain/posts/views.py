@@ -14,6 +14,7 @@ from typing import Any
 
 from server.domain import cards
 from server.domain.context import Context
+from server.domain.posts import polls
 from server.store import commerce as commerce_store
 from server.store import interactions as interactions_store
 from server.store.commerce import reads as commerce_reads
@@ -55,10 +56,15 @@ async def render_posts(ctx: Context, viewer: uuid.UUID, rows: list[Row]) -> list
         by_post[c["post_id"]].append(c)
     linked = await _cards(ctx, viewer, post_ids)
     marks = await interactions_store.viewer_marks(ctx.db, post_ids, viewer)
-    return [
-        _view(row, viewer, briefs, by_post[row["id"]], linked[row["id"]], marks.get(row["id"]))
-        for row in rows
-    ]
+    poll_views = await polls.polls_of_posts(ctx, post_ids, viewer)
+    views = []
+    for row in rows:
+        view = _view(
+            row, viewer, briefs, by_post[row["id"]], linked[row["id"]], marks.get(row["id"])
+        )
+        view["poll"] = poll_views.get(row["id"])
+        views.append(view)
+    return views
 
 
 def _view(

@@ -4,11 +4,14 @@ Events (post.updated, post.deleted) are listed in protocol/PROTOCOL.md."""
 
 from __future__ import annotations
 
+import uuid
+
 from server.domain import access
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
-from server.domain.posts import publishing, reading
-from server.domain.posts.commands import CreatePostIn, PostRef
+from server.domain.messaging.commands import Command
+from server.domain.posts import polls, publishing, reading
+from server.domain.posts.commands import CreatePostIn, PostRef, VoteIn
 from server.errors import NotFound
 from server.ids import parse_uuid
 from server.ws.calls import call, topic_authorizer
@@ -24,6 +27,37 @@ async def can_view_post(ctx: Context, principal: Principal, entity_id: str) -> b
     except NotFound:
         return False
     return True
+
+
+@topic_authorizer("poll")
+async def can_view_poll(ctx: Context, principal: Principal, entity_id: str) -> bool:
+    poll_id = parse_uuid(entity_id)
+    if poll_id is None:
+        return False
+    try:
+        await polls.get_results(ctx, principal, poll_id)
+    except NotFound:
+        return False
+    return True
+
+
+class VoteParams(VoteIn):
+    poll_id: uuid.UUID
+
+
+class PollRef(Command):
+    poll_id: uuid.UUID
+
+
+@call("polls.vote", params=VoteParams)
+async def polls_vote(ctx: Context, principal: Principal, p: VoteParams) -> dict:
+    """Vote, or change your vote (as POST / PATCH /api/polls/:id/vote)."""
+    return await polls.vote(ctx, principal, p.poll_id, VoteIn(option_ids=p.option_ids), change=True)
+
+
+@call("polls.results", params=PollRef)
+async def polls_results(ctx: Context, principal: Principal, p: PollRef) -> dict:
+    return await polls.get_results(ctx, principal, p.poll_id)
 
 
 @call("posts.get", params=PostRef)
