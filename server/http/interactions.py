@@ -11,9 +11,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from server.domain.messaging.commands import Query
-from server.domain.posts import bookmarks, likes
+from server.domain.posts import bookmarks, likes, reposts
 from server.domain.posts.bookmarks import BookmarkIn, CollectionIn, MoveIn
 from server.domain.posts.commands import PostPageQuery
+from server.domain.posts.reposts import QuoteIn
 from server.http.endpoint import context, endpoint, path_id, principal
 from server.http.posts import AuthorOut, PostOut
 
@@ -76,6 +77,22 @@ class CollectionOut(BaseModel):
 
 class CollectionPage(BaseModel):
     items: list[CollectionOut]
+    next_cursor: str | None
+
+
+class RepostOut(BaseModel):
+    """A repost or quote of the post."""
+
+    post_id: uuid.UUID = Field(description="The repost / quote itself")
+    is_quote: bool
+    reposted_at: datetime
+    user: AuthorOut
+
+
+class RepostPage(BaseModel):
+    """Reposts and quotes, newest first."""
+
+    items: list[RepostOut]
     next_cursor: str | None
 
 
@@ -284,4 +301,64 @@ async def move(request: web.Request, body: MoveIn) -> Any:
     """Into one of your collections, or out of any (`collection_id: null`)."""
     return await bookmarks.move_bookmark(
         context(request), principal(request), path_id(request), body
+    )
+
+
+# Reposts ---------------------------------------------------------------------------------
+
+
+@routes.post("/api/posts/{id}/repost")
+@endpoint(
+    "Repost",
+    response=PostOut,
+    status=201,
+    tags=TAGS,
+    errors=(403, 404, 409, 429),
+    operation_id="posts.repost",
+)
+async def repost(request: web.Request) -> Any:
+    """Public posts of public accounts only; reposting again returns your repost."""
+    return await reposts.repost(context(request), principal(request), path_id(request))
+
+
+@routes.post("/api/posts/{id}/quote")
+@endpoint(
+    "Quote a post",
+    body=QuoteIn,
+    response=PostOut,
+    status=201,
+    tags=TAGS,
+    errors=(403, 404, 409, 422, 429),
+    operation_id="posts.quote",
+)
+async def quote(request: web.Request, body: QuoteIn) -> Any:
+    """A post of yours with your text above the original (public posts only)."""
+    return await reposts.quote(context(request), principal(request), path_id(request), body)
+
+
+@routes.delete("/api/posts/{id}/unrepost")
+@endpoint("Undo your repost", status=204, tags=TAGS, operation_id="posts.unrepost")
+async def unrepost(request: web.Request) -> Any:
+    """Idempotent. A quote is a post: delete it with DELETE /api/posts/{id}."""
+    await reposts.unrepost(context(request), principal(request), path_id(request))
+    return None
+
+
+@routes.get("/api/posts/{id}/reposts")
+@endpoint(
+    "Who reposted a post",
+    query=PostPageQuery,
+    response=RepostPage,
+    tags=TAGS,
+    errors=(404,),
+    operation_id="posts.reposts",
+)
+async def list_reposts(request: web.Request, query: PostPageQuery) -> Any:
+    """Reposts and quotes you may see, newest first."""
+    return await reposts.list_reposts(
+        context(request),
+        principal(request),
+        path_id(request),
+        limit=query.limit,
+        cursor=query.cursor,
     )

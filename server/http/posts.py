@@ -82,6 +82,13 @@ class PostOut(BaseModel):
     events: list[dict[str, Any]]
     groups: list[dict[str, Any]] = Field(description="Buy-together group cards, live")
     installment_plans: list[dict[str, Any]]
+    poll: dict[str, Any] | None = Field(description="The poll's results as you see them")
+    is_repost: bool
+    is_quote: bool
+    original_post: dict[str, Any] | None = Field(
+        description="The reposted / quoted post as you see it (null: not a repost or gone)"
+    )
+    original_unavailable: bool = Field(description='Show "post unavailable"')
 
 
 class PostPage(BaseModel):

@@ -42,8 +42,11 @@ def byline(usernames: list[str]) -> str:
     return "By " + ", ".join(names[:-1]) + " and " + names[-1]
 
 
-async def render_posts(ctx: Context, viewer: uuid.UUID, rows: list[Row]) -> list[dict[str, Any]]:
-    """The posts `rows` (already checked visible to `viewer`) as the viewer sees them."""
+async def render_posts(
+    ctx: Context, viewer: uuid.UUID, rows: list[Row], *, with_originals: bool = True
+) -> list[dict[str, Any]]:
+    """The posts `rows` (already checked visible to `viewer`) as the viewer sees them; reposts
+    and quotes with their original (one level deep, itself drawn in one batch for the page)."""
     if not rows:
         return []
     post_ids = [row["id"] for row in rows]
@@ -64,7 +67,28 @@ async def render_posts(ctx: Context, viewer: uuid.UUID, rows: list[Row]) -> list
         )
         view["poll"] = poll_views.get(row["id"])
         views.append(view)
+    if with_originals:
+        await _attach_originals(ctx, viewer, views, rows)
     return views
+
+
+async def _attach_originals(
+    ctx: Context, viewer: uuid.UUID, views: list[dict[str, Any]], rows: list[Row]
+) -> None:
+    wanted = [r["original_post_id"] for r in rows if r["original_post_id"] is not None]
+    originals: dict[str, dict[str, Any]] = {}
+    if wanted:
+        found = await store.get_posts(ctx.db, wanted, viewer)
+        for view in await render_posts(ctx, viewer, found, with_originals=False):
+            originals[view["id"]] = view
+    for view, row in zip(views, rows, strict=True):
+        original_id = row["original_post_id"]
+        view["is_repost"] = row["is_repost"]
+        view["is_quote"] = row["is_quote"]
+        view["original_post"] = originals.get(str(original_id)) if original_id else None
+        view["original_unavailable"] = (row["is_repost"] or row["is_quote"]) and (
+            view["original_post"] is None
+        )
 
 
 def _view(

@@ -17,7 +17,12 @@ from server.store.visibility import post_visible_to
 POST_COLUMNS = """p.id, p.author_id, p.author_ids, p.content, p.entities, p.post_type, p.status,
     p.visibility, p.is_collaborative, p.likes_count, p.comments_count, p.reposts_count,
     p.bookmarks_count, p.edit_count, p.edited_at, p.publish_at, p.created_at, p.updated_at,
-    p.published_at, p.deleted_at"""
+    p.published_at, p.deleted_at, p.original_post_id, p.is_repost, p.is_quote"""
+
+# A repost whose original is gone (deleted) is not shown anywhere; a quote still is ("post
+# unavailable" in place of the original).
+_LIVE_REPOST = """NOT (p.is_repost AND NOT EXISTS (
+    SELECT 1 FROM posts o WHERE o.id = p.original_post_id AND o.deleted_at IS NULL))"""
 
 Keyset = tuple[datetime, uuid.UUID]
 
@@ -26,7 +31,8 @@ async def get_post(q: Queries, post_id: uuid.UUID, viewer: uuid.UUID) -> Row | N
     """The post if `viewer` may see it, else None (absent, deleted or not theirs to see)."""
     visible, params = post_visible_to(viewer)
     return await q.fetchrow(
-        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = %(id)s AND {visible}",
+        f"""SELECT {POST_COLUMNS} FROM posts p
+            WHERE p.id = %(id)s AND {visible} AND {_LIVE_REPOST}""",
         {"id": post_id, **params},
     )
 
@@ -63,7 +69,7 @@ async def profile_grid(
         f"""SELECT * FROM (
               (SELECT {POST_COLUMNS} FROM posts p
                WHERE p.author_id = %(user)s AND p.status = 'published' AND p.deleted_at IS NULL
-                 {after} AND {visible}
+                 {after} AND {visible} AND {_LIVE_REPOST}
                ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s)
               UNION ALL
               (SELECT {POST_COLUMNS} FROM post_collaborators pc JOIN posts p ON p.id = pc.post_id
@@ -233,4 +239,29 @@ async def counters(q: Queries, post_id: uuid.UUID) -> Row | None:
         """SELECT likes_count, comments_count, reposts_count, bookmarks_count FROM posts
            WHERE id = %s AND deleted_at IS NULL""",
         (post_id,),
+    )
+
+
+async def reposters(
+    q: Queries, post_id: uuid.UUID, viewer: uuid.UUID, before: uuid.UUID | None, limit: int
+) -> list[Row]:
+    """Reposts and quotes of a post that the viewer may see, newest first (posts_reposts_idx),
+    with their authors."""
+    visible, params = post_visible_to(viewer)
+    return await q.fetch(
+        f"""SELECT p.id, p.is_quote, p.published_at, u.id AS user_id, u.username,
+                   u.display_name, u.profile_picture_url, u.is_verified
+            FROM posts p JOIN users u ON u.id = p.author_id
+            WHERE p.original_post_id = %(post)s AND p.deleted_at IS NULL
+              AND (%(before)s::uuid IS NULL OR p.id < %(before)s) AND {visible}
+            ORDER BY p.id DESC LIMIT %(limit)s""",
+        {"post": post_id, "before": before, "limit": limit, **params},
+    )
+
+
+async def live_repost(q: Queries, author_id: uuid.UUID, original_id: uuid.UUID) -> Row | None:
+    return await q.fetchrow(
+        f"""SELECT {POST_COLUMNS} FROM posts p WHERE p.author_id = %s AND p.original_post_id = %s
+              AND p.is_repost AND p.deleted_at IS NULL""",
+        (author_id, original_id),
     )

@@ -21,12 +21,19 @@ async def insert_post(q: Queries, values: dict[str, Any]) -> Row:
     return await q.fetchrow_one(
         f"""INSERT INTO posts AS p (id, author_id, author_ids, content, entities, post_type,
                 status, visibility, is_collaborative, publish_at, created_at, updated_at,
-                published_at)
+                published_at, original_post_id, is_repost, is_quote)
             VALUES (%(id)s, %(author_id)s, ARRAY[%(author_id)s]::uuid[], %(content)s,
                 %(entities)s, %(post_type)s, %(status)s, %(visibility)s, %(is_collaborative)s,
-                %(publish_at)s, %(now)s, %(now)s, %(published_at)s)
+                %(publish_at)s, %(now)s, %(now)s, %(published_at)s, %(original_post_id)s,
+                %(is_repost)s, %(is_quote)s)
             RETURNING {POST_COLUMNS}""",
-        {**values, "entities": jsonb(values["entities"])},
+        {
+            "original_post_id": None,
+            "is_repost": False,
+            "is_quote": False,
+            **values,
+            "entities": jsonb(values["entities"]),
+        },
     )
 
 
@@ -266,4 +273,12 @@ async def purge_deleted(q: Queries, deleted_before: datetime, limit: int = 500) 
         """DELETE FROM posts WHERE id IN (
                SELECT id FROM posts WHERE deleted_at < %s ORDER BY deleted_at LIMIT %s)""",
         (deleted_before, limit),
+    )
+
+
+async def bump_reposts(q: Queries, post_id: uuid.UUID, delta: int) -> int:
+    return await q.fetchval(
+        """UPDATE posts SET reposts_count = greatest(reposts_count + %s, 0) WHERE id = %s
+           RETURNING reposts_count""",
+        (delta, post_id),
     )
