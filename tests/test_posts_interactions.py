@@ -231,3 +231,22 @@ async def test_live_counters_are_coalesced(client, alice) -> None:
     assert 1 <= len(counts) <= 4, counts  # 60 likes, at most one event per second
     assert counts[-1] == 60  # the last one carries the final count
     await sock.close()
+
+
+@pytest.mark.app_settings(jobs={"in_process_worker": False})  # the test runs the jobs
+async def test_nightly_reconciliation_repairs_drifted_counters(client, alice, bob) -> None:
+    from server.jobs.queue import enqueue
+    from tests.notifications_support import run_jobs
+
+    created = await post(client, alice, content="counted")
+    await client.post(f"/api/posts/{created['id']}/like", headers=bob.auth)
+    await client.post(f"/api/posts/{created['id']}/bookmark", json={}, headers=bob.auth)
+    db = ctx_of(client).db
+    await db.execute(
+        "UPDATE posts SET likes_count = 42, bookmarks_count = 0, comments_count = 7 WHERE id = %s",
+        (created["id"],),
+    )
+    await enqueue(db, "posts.reconcile_counters")
+    await run_jobs(client)
+    seen = await get_post(client, alice, created["id"])
+    assert (seen["likes_count"], seen["bookmarks_count"], seen["comments_count"]) == (1, 1, 0)

@@ -285,3 +285,40 @@ async def unhide(q: Queries, user_id: uuid.UUID, post_id: uuid.UUID) -> None:
     await q.execute(
         "DELETE FROM post_hides WHERE user_id = %s AND post_id = %s", (user_id, post_id)
     )
+
+
+# Reconciliation ---------------------------------------------------------------------------
+
+
+async def reconcile_post_counters(
+    q: Queries, after: uuid.UUID | None, batch: int
+) -> tuple[uuid.UUID | None, int]:
+    """Recount likes, comments, reposts and bookmarks of the next `batch` posts after `after`
+    (by id) and fix those that drifted. Returns (the last id seen or None at the end, fixed)."""
+    rows = await q.fetch(
+        """WITH slice AS (
+               SELECT id FROM posts WHERE (%(after)s::uuid IS NULL OR id > %(after)s)
+               ORDER BY id LIMIT %(batch)s),
+           truth AS (
+               SELECT s.id,
+                   (SELECT count(*) FROM post_likes l WHERE l.post_id = s.id) AS likes,
+                   (SELECT count(*) FROM comments c
+                    WHERE c.post_id = s.id AND c.deleted_at IS NULL) AS comments,
+                   (SELECT count(*) FROM posts r
+                    WHERE r.original_post_id = s.id AND r.deleted_at IS NULL) AS reposts,
+                   (SELECT count(*) FROM bookmarks b WHERE b.post_id = s.id) AS bookmarks
+               FROM slice s),
+           fixed AS (
+               UPDATE posts p SET likes_count = t.likes, comments_count = t.comments,
+                   reposts_count = t.reposts, bookmarks_count = t.bookmarks
+               FROM truth t
+               WHERE p.id = t.id AND (p.likes_count, p.comments_count, p.reposts_count,
+                   p.bookmarks_count) IS DISTINCT FROM (t.likes, t.comments, t.reposts,
+                   t.bookmarks)
+               RETURNING p.id)
+           SELECT (SELECT max(id::text) FROM slice) AS last,
+                  (SELECT count(*) FROM fixed) AS fixed""",
+        {"after": after, "batch": batch},
+    )
+    last = rows[0]["last"]
+    return (uuid.UUID(last) if last else None), rows[0]["fixed"]

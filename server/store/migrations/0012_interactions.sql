@@ -31,6 +31,7 @@ CREATE TABLE comments (
 -- Top-level comments of a post, oldest first; the replies of a comment, oldest first.
 CREATE INDEX comments_top_idx ON comments (post_id, id) WHERE parent_id IS NULL;
 CREATE INDEX comments_replies_idx ON comments (parent_id, id) WHERE parent_id IS NOT NULL;
+CREATE INDEX comments_post_idx ON comments (post_id) WHERE deleted_at IS NULL;
 CREATE INDEX comments_author_idx ON comments (author_id, post_id) WHERE deleted_at IS NULL;
 
 CREATE TABLE comment_likes (
