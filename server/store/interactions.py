@@ -13,35 +13,46 @@ from server.store.visibility import post_visible_to
 # Likes ------------------------------------------------------------------------------------
 
 
-async def add_like(q: Queries, post_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> int | None:
-    """Like the post; the new likes_count, or None if it was already liked."""
+async def has_liked(q: Queries, post_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    return await q.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM post_likes WHERE post_id = %s AND user_id = %s)",
+        (post_id, user_id),
+    )
+
+
+async def add_like(
+    q: Queries, post_id: uuid.UUID, user_id: uuid.UUID, at: datetime, *, authors: list[uuid.UUID]
+) -> int | None:
+    """Like the post, counting it on the post and in its authors' `likes_received`, in one
+    statement; the new likes_count, or None if it was already liked."""
     return await q.fetchval(
         """WITH liked AS (
                INSERT INTO post_likes (post_id, user_id, created_at) VALUES (%(p)s, %(u)s, %(at)s)
-               ON CONFLICT DO NOTHING RETURNING post_id)
+               ON CONFLICT DO NOTHING RETURNING post_id),
+           received AS (
+               UPDATE users SET likes_received = likes_received + 1
+               WHERE id = ANY(%(authors)s) AND EXISTS (SELECT 1 FROM liked))
            UPDATE posts SET likes_count = likes_count + 1
            FROM liked WHERE posts.id = liked.post_id RETURNING posts.likes_count""",
-        {"p": post_id, "u": user_id, "at": at},
+        {"p": post_id, "u": user_id, "at": at, "authors": authors},
     )
 
 
-async def remove_like(q: Queries, post_id: uuid.UUID, user_id: uuid.UUID) -> int | None:
-    """Unlike; the new likes_count, or None if it was not liked."""
+async def remove_like(
+    q: Queries, post_id: uuid.UUID, user_id: uuid.UUID, *, authors: list[uuid.UUID]
+) -> int | None:
+    """Unlike (uncounting it as `add_like` counted it); the new likes_count, or None if it was
+    not liked."""
     return await q.fetchval(
         """WITH gone AS (
                DELETE FROM post_likes WHERE post_id = %(p)s AND user_id = %(u)s
-               RETURNING post_id)
+               RETURNING post_id),
+           received AS (
+               UPDATE users SET likes_received = greatest(likes_received - 1, 0)
+               WHERE id = ANY(%(authors)s) AND EXISTS (SELECT 1 FROM gone))
            UPDATE posts SET likes_count = greatest(likes_count - 1, 0)
            FROM gone WHERE posts.id = gone.post_id RETURNING posts.likes_count""",
-        {"p": post_id, "u": user_id},
-    )
-
-
-async def bump_likes_received(q: Queries, user_ids: list[uuid.UUID], delta: int) -> None:
-    await q.execute(
-        """UPDATE users SET likes_received = greatest(likes_received + %s, 0)
-           WHERE id = ANY(%s)""",
-        (delta, user_ids),
+        {"p": post_id, "u": user_id, "authors": authors},
     )
 
 

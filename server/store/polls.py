@@ -88,32 +88,46 @@ async def votes_of(q: Queries, poll_ids: list[uuid.UUID], user_id: uuid.UUID) ->
 
 async def replace_votes(
     q: Queries, poll_id: uuid.UUID, user_id: uuid.UUID, option_ids: list[uuid.UUID], at: datetime
-) -> None:
-    """The user's votes on the poll become `option_ids` (the caller holds the poll's lock and
-    has checked the options): counts move by the difference only."""
-    await q.execute(
-        """WITH old AS (
-               DELETE FROM poll_votes WHERE poll_id = %(poll)s AND user_id = %(user)s
-               RETURNING option_id),
-           new AS (
-               INSERT INTO poll_votes (poll_id, option_id, user_id, created_at)
-               SELECT %(poll)s, o, %(user)s, %(at)s FROM unnest(%(options)s::uuid[]) o
-               RETURNING option_id),
-           delta AS (
-               SELECT option_id, sum(d) AS d FROM (
-                   SELECT option_id, -1 AS d FROM old UNION ALL SELECT option_id, 1 FROM new
-               ) x GROUP BY option_id HAVING sum(d) <> 0),
-           moved AS (
-               UPDATE poll_options po SET votes_count = po.votes_count + delta.d
-               FROM delta WHERE po.id = delta.option_id)
-           UPDATE polls SET
-               total_votes = total_votes + (SELECT count(*) FROM new) - (SELECT count(*) FROM old),
-               voters_count = voters_count
-                   + (CASE WHEN EXISTS (SELECT 1 FROM new) THEN 1 ELSE 0 END)
-                   - (CASE WHEN EXISTS (SELECT 1 FROM old) THEN 1 ELSE 0 END),
-               updated_at = %(at)s
-           WHERE id = %(poll)s""",
-        {"poll": poll_id, "user": user_id, "options": option_ids, "at": at},
+) -> bool:
+    """The user's votes on the poll become `option_ids` (checked by the caller), counts moving
+    by the difference, in one statement that first locks the poll's row and checks it is still
+    open at `at`: False (nothing written) if it closed meanwhile. Every voter of a poll queues
+    on that row for this one statement and the COMMIT only."""
+    return bool(
+        await q.fetchval(
+            """WITH open AS (
+                   SELECT id FROM polls
+                   WHERE id = %(poll)s AND closed_at IS NULL
+                     AND (expires_at IS NULL OR expires_at > %(at)s)
+                   FOR UPDATE),
+               old AS (
+                   DELETE FROM poll_votes
+                   WHERE poll_id = %(poll)s AND user_id = %(user)s AND EXISTS (SELECT 1 FROM open)
+                   RETURNING option_id),
+               new AS (
+                   INSERT INTO poll_votes (poll_id, option_id, user_id, created_at)
+                   SELECT %(poll)s, o, %(user)s, %(at)s FROM unnest(%(options)s::uuid[]) o
+                   WHERE EXISTS (SELECT 1 FROM open)
+                   ON CONFLICT DO NOTHING
+                   RETURNING option_id),
+               delta AS (
+                   SELECT option_id, sum(d) AS d FROM (
+                       SELECT option_id, -1 AS d FROM old UNION ALL SELECT option_id, 1 FROM new
+                   ) x GROUP BY option_id HAVING sum(d) <> 0),
+               moved AS (
+                   UPDATE poll_options po SET votes_count = po.votes_count + delta.d
+                   FROM delta WHERE po.id = delta.option_id)
+               UPDATE polls SET
+                   total_votes = total_votes + (SELECT count(*) FROM new)
+                       - (SELECT count(*) FROM old),
+                   voters_count = voters_count
+                       + (CASE WHEN EXISTS (SELECT 1 FROM new) THEN 1 ELSE 0 END)
+                       - (CASE WHEN EXISTS (SELECT 1 FROM old) THEN 1 ELSE 0 END),
+                   updated_at = %(at)s
+               FROM open WHERE polls.id = open.id
+               RETURNING true""",
+            {"poll": poll_id, "user": user_id, "options": option_ids, "at": at},
+        )
     )
 
 

@@ -31,10 +31,15 @@ async def like_post(ctx: Context, actor: Principal, post_id: uuid.UUID) -> dict[
     async with ctx.db.transaction() as tx:
         post = await access_post(ctx, tx, actor, post_id)
         check_published(post)
-        count = await store.add_like(tx, post_id, actor.user_id, ctx.clock.now())
-        if count is not None:
-            await store.bump_likes_received(tx, post["author_ids"], +1)
+        count = None
+        if not await store.has_liked(tx, post_id, actor.user_id):
+            # The post's row (its count) and the authors' rows are what every liker of the
+            # post writes: they are locked last, in one statement just before COMMIT, so a
+            # burst of likes queues on them for one round trip each, not the whole action.
             await _notify(ctx, tx, post, actor, like=True)
+            count = await store.add_like(
+                tx, post_id, actor.user_id, ctx.clock.now(), authors=post["author_ids"]
+            )
     if count is None:
         return {"post_id": str(post_id), "liked": True, "likes_count": post["likes_count"]}
     live.counters_changed(ctx, post_id)
@@ -44,10 +49,10 @@ async def like_post(ctx: Context, actor: Principal, post_id: uuid.UUID) -> dict[
 async def unlike_post(ctx: Context, actor: Principal, post_id: uuid.UUID) -> dict[str, Any]:
     async with ctx.db.transaction() as tx:
         post = await access_post(ctx, tx, actor, post_id)
-        count = await store.remove_like(tx, post_id, actor.user_id)
-        if count is not None:
-            await store.bump_likes_received(tx, post["author_ids"], -1)
+        count = None
+        if await store.has_liked(tx, post_id, actor.user_id):
             await _notify(ctx, tx, post, actor, like=False)
+            count = await store.remove_like(tx, post_id, actor.user_id, authors=post["author_ids"])
     if count is None:
         return {"post_id": str(post_id), "liked": False, "likes_count": post["likes_count"]}
     live.counters_changed(ctx, post_id)

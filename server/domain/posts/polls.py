@@ -130,7 +130,7 @@ async def vote(
     """Vote (`change` False: refused if you already voted) or change your vote."""
     wanted = list(dict.fromkeys(command.option_ids))
     async with ctx.db.transaction() as tx:
-        poll, post = await _access(ctx, tx, actor, poll_id, lock=True)
+        poll, post = await _access(ctx, tx, actor, poll_id, lock=False)
         check_published(post)
         now = ctx.clock.now()
         if status(poll, now) != "active":
@@ -144,12 +144,13 @@ async def vote(
         mine = {r["option_id"] for r in await store.votes_of(tx, [poll_id], actor.user_id)}
         if mine and not change:
             raise Conflict("You already voted: PATCH your vote to change it.")
-        await store.replace_votes(tx, poll_id, actor.user_id, wanted, now)
-        after = await store.get(tx, poll_id)
-        options = await store.options_of(tx, [poll_id])
-    assert after is not None
+        # Last: the poll row's lock is taken by this statement and held only until COMMIT.
+        if not await store.replace_votes(tx, poll_id, actor.user_id, wanted, now):
+            raise Conflict("This poll is closed.")
     _updates(ctx).touch(poll_id)
-    return results(after, options, now, set(wanted))
+    after = await store.get(ctx.db, poll_id)
+    assert after is not None
+    return results(after, await store.options_of(ctx.db, [poll_id]), now, set(wanted))
 
 
 async def get_results(ctx: Context, actor: Principal, poll_id: uuid.UUID) -> dict[str, Any]:
