@@ -144,6 +144,8 @@ async def open_context(
 async def close_context(ctx: Context) -> None:
     """Stop in the reverse order of `open_context`: pending outbox deletes are flushed while
     the database is still open; the embedded database lease goes last."""
+    for coalescer in ctx.coalescers.values():
+        await coalescer.close()
     await ctx.events.close()
     ctx.revocations.stop()
     await ctx.push.close()

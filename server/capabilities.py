@@ -27,7 +27,20 @@ from aiohttp import web
 
 from server.domain.context import Context
 from server.domain.group_expiry import run_group_expiry
-from server.http import auth, commerce, gateway, health, messaging, notifications, openapi, users
+from server.http import (
+    auth,
+    comments,
+    commerce,
+    gateway,
+    health,
+    interactions,
+    messaging,
+    notifications,
+    openapi,
+    polls,
+    posts,
+    users,
+)
 from server.jobs.registry import seal
 from server.jobs.runtime import run_in_process_worker
 
@@ -65,6 +78,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         lifecycles=(run_group_expiry,),
     ),
     Capability("messaging", routes=(messaging.routes,), gateway="server.ws.methods.messaging"),
+    Capability(
+        "posts",
+        routes=(posts.routes, interactions.routes, comments.routes, polls.routes),
+        gateway="server.ws.methods.posts",
+        jobs="server.domain.posts.jobs",
+    ),
 )
 
 

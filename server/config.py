@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # The source tree's config/, else ./config (an installed package, e.g. the Docker image).
 DEFAULT_CONFIG = next(
@@ -193,6 +193,14 @@ class MessagingSettings(_Section):
     max_message_chars: int = 4000
 
 
+class PostSettings(_Section):
+    # Replies nest this deep at most (a top-level comment is depth 0); a reply to a reply at
+    # the limit attaches to that reply's parent, as Instagram does.
+    comment_max_depth: int = Field(3, ge=1, le=20)
+    max_collaborators: int = Field(10, ge=1, le=50)
+    replies_inlined: int = Field(3, ge=0, le=20)  # first replies shown under each comment
+
+
 class EventSettings(_Section):
     # An outbox row older than this was not published by its node (it died, or its bus was
     # down): any node's sweeper republishes it. Above the sink's own retry budget (~2 s).
@@ -213,6 +221,7 @@ class Settings(_Section):
     push: PushSettings = PushSettings()
     commerce: CommerceSettings = CommerceSettings()
     messaging: MessagingSettings = MessagingSettings()
+    posts: PostSettings = PostSettings()
     events: EventSettings = EventSettings()
 
     @property

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from server.config import Settings
+from server.demo_posts import seed_posts
 from server.domain import graph
 from server.domain.auth_tokens import Principal
 from server.domain.commerce import commands, ingest
@@ -320,8 +321,10 @@ async def seed_demo(ctx: Context) -> dict[str, Any]:
             ),
         )
 
+    posts_created = await seed_posts(ctx, users, demo_id)
     counts = await commerce_store.count_rows(ctx.db)
     return {
+        "posts_created": posts_created,
         "users": sorted(users),
         "password": DEMO_PASSWORD,
         "follows_created": follows,

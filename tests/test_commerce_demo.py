@@ -30,6 +30,7 @@ async def test_seed_demo_builds_a_world_and_is_safe_to_rerun(client):
     first = await seed_demo(ctx)
     second = await seed_demo(ctx)
     assert first["follows_created"] > 0 and second["follows_created"] == 0
+    assert first["posts_created"] == 5 and second["posts_created"] == 0
     for key in ("shops", "products", "events", "groups", "installment_plans"):
         assert first[key] == second[key] > 0, key
 
@@ -61,6 +62,17 @@ async def test_seed_demo_builds_a_world_and_is_safe_to_rerun(client):
     assert len(events["items"]) == 4  # the past one is not upcoming
     shop = await (await client.get("/api/shops/$leos_kicks", headers=ava)).json()
     assert shop["products_count"] == 2
+
+    # Posts that use every feature: cards, plans, a live group, a collaboration, an event.
+    mayas = await (await client.get("/api/users/maya/posts", headers=ava)).json()
+    post = mayas["items"][0]
+    assert post["products"][0]["name"].startswith("Gaming Laptop")
+    assert [p["is_featured"] for p in post["installment_plans"]] == [False, True]
+    assert post["groups"][0]["status"] == "almost_full"
+    assert {e["type"] for e in post["entities"]} == {"shop", "hashtag", "url"}
+    zoes = await (await client.get("/api/users/zoe/posts", headers=ava)).json()
+    assert zoes["items"][0]["byline"] == "By @leo and @zoe"
+    assert zoes["items"][0]["events"][0]["title"] == "Retro Runner Release Party"
 
 
 def test_seed_demo_command(settings, tmp_path):

@@ -2,7 +2,7 @@
 
 Every domain action that touches an entity on behalf of an actor resolves it
 through exactly one function here (``access_conversation``,
-``access_message``; later ``access_post``, ...). Keeping the checks in one
+``access_message``, ``access_post``, ...). Keeping the checks in one
 place means a rule such as "non-members get NotFound, never Forbidden" is
 written once and cannot drift between HTTP, the gateway and background jobs.
 """
@@ -14,10 +14,12 @@ from typing import Any
 
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
-from server.errors import Forbidden, NotFound
+from server.errors import Conflict, Forbidden, NotFound
+from server.store import comments as comments_store
 from server.store import messaging as messaging_store
 from server.store.commerce import reads as commerce_store
 from server.store.db import Row
+from server.store.posts import reads as posts_store
 
 # --- messaging ---------------------------------------------------------------
 # A conversation, and every message in it, exists only for its participants: to anyone else
@@ -150,3 +152,56 @@ async def access_plan(ctx: Context, q: Any, viewer: Principal, plan_id: uuid.UUI
     if row is None:
         raise NotFound("No such installment plan.")
     return row
+
+
+# --- posts -------------------------------------------------------------------------------
+# A post exists for a viewer only if the visibility rule admits them (server.store.visibility
+# `post_visible`: audience, private accounts, blocks with any author, drafts to their author
+# only): otherwise NotFound, as if absent. Acting on it as an author needs `check_author`.
+
+NO_POST = "No such post."
+
+
+async def access_post(ctx: Context, q: Any, viewer: Principal, post_id: uuid.UUID) -> Row:
+    """The post if `viewer` may see it; NotFound otherwise (HTTP reads, `post:<id>`, actions)."""
+    row = await posts_store.get_post(q, post_id, viewer.user_id)
+    if row is None:
+        raise NotFound(NO_POST)
+    return row
+
+
+def check_published(post: Row) -> None:
+    """Conflict unless the post is published: likes, comments, votes, bookmarks and reposts
+    are for published posts (a draft's author sees it; nobody interacts with it yet)."""
+    if post["status"] != "published":
+        raise Conflict("This post is not published yet.")
+
+
+def check_author(post: Row, actor: Principal, *, creator_only: bool = False) -> None:
+    """Forbidden unless `actor` is one of the post's authors (its creator, with
+    `creator_only`). Call it on a post the actor could access (else they get NotFound first)."""
+    allowed = [post["author_id"]] if creator_only else post["author_ids"]
+    if actor.user_id not in allowed:
+        raise Forbidden(
+            "Only the post's creator may do this."
+            if creator_only
+            else "Only the post's authors may do this."
+        )
+
+
+NO_COMMENT = "No such comment."
+
+
+async def access_comment(
+    ctx: Context, q: Any, viewer: Principal, comment_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Row, Row]:
+    """(comment, post) if the comment is shown (not deleted, or a placeholder holding replies)
+    and the viewer may see its post; NotFound otherwise, exactly as if absent."""
+    comment = await comments_store.get(q, comment_id, for_update=for_update)
+    if comment is None:
+        raise NotFound(NO_COMMENT)
+    try:
+        post = await access_post(ctx, q, viewer, comment["post_id"])
+    except NotFound:
+        raise NotFound(NO_COMMENT) from None
+    return comment, post

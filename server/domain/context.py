@@ -3,7 +3,7 @@ the composition root (server/bootstrap.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from server.bus.base import Bus
@@ -11,6 +11,7 @@ from server.bus.ratelimit import RateLimiter, enforce
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config import RateLimit, Settings
 from server.domain.auth_tokens import Passwords, TokenSigner
+from server.domain.coalescer import Coalescer
 from server.domain.events import EventSink
 from server.domain.linearizer import Linearizer
 from server.domain.push import PushSender
@@ -43,6 +44,8 @@ class Context:
     revocations: RevocationCache
     # The one source of "now" for business rules (server/clock.py); tests pin it.
     clock: Clock = SYSTEM_CLOCK
+    # This process's coalescers of live counter events, by name (server/domain/coalescer.py).
+    coalescers: dict[str, Coalescer] = field(default_factory=dict)
     # This node's buy-together expiry timer, when the gateway runs it (woken by group writes).
     group_expiry: Wakeable | None = None
 

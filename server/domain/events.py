@@ -157,6 +157,11 @@ class EventSink:
         if recipients:
             await self._publish([{"k": "u", "to": recipients, "t": type, "d": data}])
 
+    async def ephemeral_to_topic(self, topic: str, type: str, data: dict[str, Any]) -> None:
+        """A topic event of no one write (coalesced live counters): published at once, best
+        effort, never recorded in the outbox; the next one carries fresher numbers anyway."""
+        await self._publish([{"k": "t", "to": topic, "t": type, "d": data}])
+
     def _stage(self, tx: Transaction, event: dict[str, Any]) -> None:
         staged: _Staged | None = tx.local.get(_STAGED)
         if staged is None:

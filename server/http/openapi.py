@@ -49,6 +49,11 @@ TAG_DESCRIPTIONS = {
     "commerce": "Products, shops, events, installment plans and buy-together groups.",
     "commerce-ingest": "For the commerce services only (service token): versioned upserts.",
     "gateway": "The real-time gateway and its HTTP fallbacks (long-poll, SSE).",
+    "posts": "Posts: create, drafts, edit history, delete, collaboration, commerce cards.",
+    "hashtags": "Hashtags and their counts.",
+    "interactions": "Likes, bookmarks and collections, hiding posts.",
+    "comments": "Comments on posts, nested replies, comment likes.",
+    "polls": "Votes and live results of polls in posts.",
 }
 PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 

@@ -123,3 +123,42 @@ def shown_to(
 ) -> tuple[str, dict[str, Any]]:
     """(SQL boolean, parameters): users (`user_column`) who have not blocked the viewer."""
     return not_blocked_by(user_column, param), {param: require_viewer(viewer)}
+
+
+# Posts ------------------------------------------------------------------------------------
+
+
+def post_visible(viewer_param: str, post: str = "p") -> str:
+    """SQL boolean: the viewer (query parameter `viewer_param`) may see post `post` (an alias
+    of `posts`). Deleted posts: nobody. Its authors (creator and accepted co-authors, in
+    `author_ids`): always, drafts included; an invited co-author: once it is no longer a
+    draft. Anyone else: published, no block between them and any author, and for some author
+    the post's audience admits them: `public` from a public account, or `public` / `followers`
+    when they are that author's accepted follower. `private` posts: their authors only. A NULL
+    viewer sees nothing."""
+    viewer = _placeholder(viewer_param)
+    p = _expression(post)
+    return f"""({viewer} IS NOT NULL AND {p}.deleted_at IS NULL AND (
+        {viewer} = ANY({p}.author_ids)
+        OR ({p}.status <> 'draft' AND EXISTS (
+            SELECT 1 FROM post_collaborators pcv
+            WHERE pcv.post_id = {p}.id AND pcv.user_id = {viewer}))
+        OR ({p}.status = 'published' AND {p}.visibility <> 'private'
+            AND NOT EXISTS (
+                SELECT 1 FROM blocks blk
+                WHERE (blk.blocker_id = {viewer} AND blk.blocked_id = ANY({p}.author_ids))
+                   OR (blk.blocked_id = {viewer} AND blk.blocker_id = ANY({p}.author_ids)))
+            AND EXISTS (
+                SELECT 1 FROM users pau
+                WHERE pau.id = ANY({p}.author_ids) AND pau.is_active AND (
+                    ({p}.visibility = 'public' AND NOT pau.is_private)
+                    OR EXISTS (SELECT 1 FROM follows pf
+                               WHERE pf.follower_id = {viewer} AND pf.following_id = pau.id
+                                 AND pf.status = 'accepted'))))))"""
+
+
+def post_visible_to(
+    viewer: uuid.UUID, post: str = "p", *, param: str = "viewer"
+) -> tuple[str, dict[str, Any]]:
+    """(SQL boolean, parameters): `post_visible` with the viewer bound."""
+    return post_visible(param, post), {param: require_viewer(viewer)}

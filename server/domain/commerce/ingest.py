@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from server.domain import cards
+from server.domain import cards, notifications
 from server.domain.commerce.commands import (
     EventIn,
     GroupIn,
@@ -28,6 +28,7 @@ from server.domain.commerce.commands import (
 )
 from server.domain.commerce.live import GROUP_DELETED, publish_group, wake_expiry_timer
 from server.domain.context import Context
+from server.domain.notification_catalog import NotificationType
 from server.errors import Conflict, ServiceUnavailable, ValidationFailed
 from server.store.commerce import reads, writes
 from server.store.db import (
@@ -332,11 +333,41 @@ async def set_participation(
             outcome = "unchanged"
         else:
             outcome = "joined" if joined else "left"
-            await writes.recount_participants(tx, group_id)
+            count = await writes.recount_participants(tx, group_id)
             card = await publish_group(ctx, tx, group_id)
+            if joined:
+                await _notify_joined(ctx, tx, group, user_id, count)
         if outcome == "unchanged":
             group_row = await reads.get_group(tx, group_id, SYSTEM)
             card = cards.group_card(group_row, ctx.clock.now()) if group_row is not None else None
         return _outcome("participant", group_id, outcome, version, user_id=user_id, group=card)
 
     return await _in_tx(ctx, work)
+
+
+async def _notify_joined(
+    ctx: Context, tx: Transaction, group: Any, user_id: uuid.UUID, count: int
+) -> None:
+    """GROUP_JOINED to the creator (batched: "@a, @b and 3 others joined your group"); when
+    this join fills the group, GROUP_FULL to every participant."""
+    await notifications.notify(
+        ctx,
+        tx,
+        recipient_id=group["creator_id"],
+        type=NotificationType.GROUP_JOINED,
+        entity_type="group",
+        entity_id=group["id"],
+        actor_id=user_id,
+        data={"group_id": str(group["id"])},
+    )
+    if count == group["total_spots"]:
+        for member in await writes.joined_users(tx, group["id"]):
+            await notifications.notify(
+                ctx,
+                tx,
+                recipient_id=member,
+                type=NotificationType.GROUP_FULL,
+                entity_type="group",
+                entity_id=group["id"],
+                data={"group_id": str(group["id"])},
+            )

@@ -57,6 +57,12 @@ async def get_shop(q: Queries, shop_id: uuid.UUID, viewer: Viewer) -> Row | None
     )
 
 
+async def get_shops(
+    q: Queries, shop_ids: Iterable[uuid.UUID], viewer: Viewer
+) -> dict[uuid.UUID, Row]:
+    return await _visible_by_id(q, SHOP_COLUMNS, "shops s", "s.id", "s.owner_id", shop_ids, viewer)
+
+
 async def get_shop_by_handle(q: Queries, handle: str, viewer: Viewer) -> Row | None:
     visible, params = visible_to(viewer, "s.owner_id")
     return await q.fetchrow(

@@ -230,7 +230,9 @@ async def upsert(q: Queries, kind: str, values: dict[str, Any]) -> Row | None:
 
 async def lock_group(q: Queries, group_id: uuid.UUID) -> Row | None:
     return await q.fetchrow(
-        "SELECT id, state FROM buy_together_groups WHERE id = %s FOR UPDATE", (group_id,)
+        """SELECT id, state, creator_id, total_spots FROM buy_together_groups
+           WHERE id = %s FOR UPDATE""",
+        (group_id,),
     )
 
 
@@ -280,6 +282,15 @@ async def recount_participants(q: Queries, group_id: uuid.UUID) -> int:
            WHERE id = %(g)s RETURNING participant_count""",
         {"g": group_id},
     )
+
+
+async def joined_users(q: Queries, group_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await q.fetch(
+        """SELECT user_id FROM buy_together_participants WHERE group_id = %s AND joined
+           ORDER BY joined_at, user_id""",
+        (group_id,),
+    )
+    return [row["user_id"] for row in rows]
 
 
 async def live_group_ids_for_product(

@@ -1,0 +1,1 @@
+"""Posts: create, publish, edit with history, delete, collaborate, and read them."""

@@ -1,0 +1,1 @@
+"""Posts: rows, versions, entities, collaborators and commerce links."""
