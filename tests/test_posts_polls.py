@@ -206,3 +206,41 @@ async def test_gateway_vote(client, alice, bob) -> None:
     )
     assert reply["ok"] and reply["result"]["options"][2]["votes"] == 1
     await sock.close()
+
+
+async def test_expiry_is_announced_once_across_two_nodes_on_redis(
+    aiohttp_client, clean_db, tmp_path, redis_url, redis_prefix
+) -> None:
+    """Two nodes on one database and one Redis: the poll is made on A, a voter watches it on
+    B; both nodes run workers; `poll.closed` reaches B's socket exactly once."""
+    from server.app import create_app
+    from tests.helpers import make_settings, register
+
+    nodes = []
+    for name in ("a", "b"):
+        settings = make_settings(
+            clean_db,
+            tmp_path / name,
+            redis={"url": redis_url, "prefix": redis_prefix},
+            jobs={"in_process_worker": False},
+        )
+        nodes.append(await aiohttp_client(create_app(settings)))
+    node_a, node_b = nodes
+    clock = ManualClock(datetime.now(UTC))
+    for node in nodes:
+        ctx_of(node).clock = clock
+    author = await register(node_a, "pollster")
+    voter = await register(node_b, "watcher")
+    created = await poll_post(node_a, author, duration_s=300)
+    poll_id = created["poll"]["id"]
+    sock = await connect(node_b, voter.token)
+    await sock.send({"op": "subscribe", "id": "s1", "d": {"topic": f"poll:{poll_id}"}})
+    assert (await sock.expect("reply"))["d"]["ok"]
+    clock.advance(timedelta(seconds=301))
+    await ctx_of(node_a).db.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued'")
+    await asyncio.gather(run_jobs(node_a), run_jobs(node_b))
+    event = await sock.expect("event")
+    assert event["t"] == "poll.closed" and event["d"]["id"] == poll_id
+    with pytest.raises((TimeoutError, asyncio.TimeoutError)):
+        await sock.expect("event", wait_s=1.0)
+    await sock.close()
