@@ -20,10 +20,12 @@ from server.bus.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimite
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config import Settings
 from server.domain.auth_tokens import Passwords, TokenSigner
-from server.domain.context import Context
+from server.domain.context import Context, VirusScanner
 from server.domain.events import EventSink
 from server.domain.linearizer import Linearizer
 from server.mail import make_mailer
+from server.media import optional_module
+from server.media.storage import make_storage
 from server.push_relay import make_push_sender
 from server.store.db import Database
 from server.store.embedded import release_embedded, start_embedded
@@ -81,6 +83,22 @@ def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
     return MemoryRateLimiter()
 
 
+def make_scanner(settings: Settings) -> VirusScanner | None:
+    """ClamAV (clamd INSTREAM) when an address is configured, else no scanning."""
+    address = settings.media.scan_clamd_address
+    try:
+        scanning = optional_module("scanning")
+    except ImportError:  # a build without the scanning module
+        if address:
+            raise RuntimeError(
+                "media.scan_clamd_address is set but this build has no virus scanner"
+            ) from None
+        return None
+    if address:
+        return scanning.ClamdScanner(address, timeout_s=settings.media.scan_timeout_s)
+    return scanning.NoScanner()
+
+
 async def open_context(
     settings: Settings,
     *,
@@ -120,6 +138,15 @@ async def open_context(
         sweep_interval_s=settings.events.sweep_interval_s,
     )
     events.start(sweep=bool(settings.redis.url) if sweep_outbox is None else sweep_outbox)
+    storage = make_storage(settings)
+    try:
+        await storage.start()
+    except BaseException:
+        await events.close()
+        await bus.close()
+        await db.close()
+        release_database(settings)
+        raise
     return Context(
         settings=settings,
         db=db,
@@ -131,6 +158,8 @@ async def open_context(
         events=events,
         push=make_push_sender(settings.push),
         linearizer=Linearizer("conversations"),
+        storage=storage,
+        scanner=make_scanner(settings),
         clock=clock,
     )
 
@@ -140,6 +169,7 @@ async def close_context(ctx: Context) -> None:
     the database is still open; the embedded database lease goes last."""
     await ctx.events.close()
     await ctx.push.close()
+    await ctx.storage.close()
     await ctx.bus.close()
     await ctx.db.close()
     release_database(ctx.settings)

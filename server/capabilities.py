@@ -27,7 +27,19 @@ from aiohttp import web
 
 from server.domain.context import Context
 from server.domain.group_expiry import run_group_expiry
-from server.http import auth, commerce, gateway, health, messaging, notifications, openapi, users
+from server.http import (
+    auth,
+    commerce,
+    gateway,
+    health,
+    media,
+    media_files,
+    media_tus,
+    messaging,
+    notifications,
+    openapi,
+    users,
+)
 from server.jobs.registry import seal
 from server.jobs.runtime import run_in_process_worker
 
@@ -65,6 +77,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         lifecycles=(run_group_expiry,),
     ),
     Capability("messaging", routes=(messaging.routes,), gateway="server.ws.methods.messaging"),
+    Capability(
+        "media",
+        routes=(media.routes, media_tus.routes, media_files.routes),
+        jobs="server.domain.media.jobs",
+    ),
 )
 
 

@@ -50,6 +50,12 @@ class Gone(AppError):
     title = "Gone"
 
 
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
 class ValidationFailed(AppError):
     status = 422
     code = "validation_failed"
