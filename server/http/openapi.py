@@ -49,6 +49,7 @@ TAG_DESCRIPTIONS = {
     "commerce": "Products, shops, events, installment plans and buy-together groups.",
     "commerce-ingest": "For the commerce services only (service token): versioned upserts.",
     "gateway": "The real-time gateway and its HTTP fallbacks (long-poll, SSE).",
+    "media": "Image and video uploads (multipart; resumable over tus at /api/media/uploads).",
 }
 PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 

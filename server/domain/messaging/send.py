@@ -54,6 +54,11 @@ async def send_message(
     media_ids = command.media_ids or []
     if media_ids and product_id is not None:
         raise ValidationFailed.field("media_ids", "a product message carries no media")
+    if not media_ids and command.message_type in ("image", "video"):
+        raise ValidationFailed.field(
+            "media_ids",
+            f"an {command.message_type} message needs attachments: your uploads' media_ids",
+        )
     text = check_content(ctx, command.content, optional=bool(media_ids))
     nonce = check_nonce(command.nonce)
     if media_ids:
