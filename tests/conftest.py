@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.commerce",  # commerce: the commerce service's ingest client
     "tests.fixtures.smtp",  # smtp_server
     "tests.fixtures.relay",  # relay: a push relay
+    "tests.fixtures.s3",  # s3_server: an S3-compatible server (moto) with a fresh bucket
 ]

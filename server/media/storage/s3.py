@@ -55,7 +55,14 @@ class S3Storage:
 
     async def start(self) -> None:
         session = get_session()
-        config = AioConfig(signature_version="s3v4", s3={"addressing_style": "path"})
+        # Few retries: an upload waits on them, and a down store is a 503 to retry, not a hang.
+        config = AioConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        )
         self._client = await self._stack.enter_async_context(
             session.create_client(
                 "s3",
