@@ -24,6 +24,7 @@ from server.domain.context import Context, VirusScanner
 from server.domain.events import EventSink
 from server.domain.linearizer import Linearizer
 from server.mail import make_mailer
+from server.media import cpu as media_cpu
 from server.media import optional_module
 from server.media.storage import make_storage
 from server.push_relay import make_push_sender
@@ -138,6 +139,7 @@ async def open_context(
         sweep_interval_s=settings.events.sweep_interval_s,
     )
     events.start(sweep=bool(settings.redis.url) if sweep_outbox is None else sweep_outbox)
+    media_cpu.configure(settings.media.cpu_workers)
     storage = make_storage(settings)
     try:
         await storage.start()

@@ -176,6 +176,8 @@ class MediaSettings(_Section):
     # clamd address ("tcp://host:3310" or "unix:///run/clamav/clamd.ctl"); empty: no scanning.
     scan_clamd_address: str | None = None
     scan_timeout_s: float = 30
+    # Worker processes for decoding / resizing / transcoding (0: threads; see server/media/cpu.py).
+    cpu_workers: int = 2
 
     @field_validator("upload_rate", mode="before")
     @classmethod

@@ -147,25 +147,37 @@ def placeholder(image: Image.Image) -> str:
     return blurhash.encode(list(small.getdata()), small.width, small.height)
 
 
+def _save(image: Image.Image, path: Path, fmt: str, *, full_size: bool) -> None:
+    # The full-size copy is the slow one (12 MP): faster encoder settings there; the sizes
+    # shown in feeds get the smallest files.
+    if fmt == "webp":
+        image.save(path, "WEBP", quality=WEBP_QUALITY, method=2 if full_size else 4)
+    else:
+        image.save(path, "JPEG", quality=JPEG_QUALITY, optimize=not full_size, progressive=True)
+
+
 def render_variants(src: Path, out_dir: Path, *, max_pixels: int) -> ImageOutput:
     """Write every variant of `src` into `out_dir` as `<name>.webp` and `<name>.jpg`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with _open(src, max_pixels) as decoded:
         oriented = ImageOps.exif_transpose(decoded)
     with_alpha = _flatten(oriented, keep_alpha=True)
-    opaque = _flatten(oriented, keep_alpha=False)
+    opaque = _flatten(oriented, keep_alpha=False) if with_alpha.mode == "RGBA" else with_alpha
     for image in (with_alpha, opaque):
         image.info = {}  # no EXIF / XMP / ICC / comments carried into the encoders
     files: list[VariantFile] = []
-    for name, (box, crop) in VARIANTS.items():
-        for fmt, source in (("webp", with_alpha), ("jpeg", opaque)):
-            resized = _resize(source, box, crop)
+    for fmt, source in (("webp", with_alpha), ("jpeg", opaque)):
+        # Largest first, each size resized from the previous one (cheaper than from the
+        # original every time, and as sharp at these ratios).
+        previous = source
+        for name in ("original", "large", "medium", "thumbnail"):
+            box, crop = VARIANTS[name]
+            resized = _resize(previous, box, crop)
+            if not crop:
+                previous = resized
             path = out_dir / f"{name}.{'jpg' if fmt == 'jpeg' else 'webp'}"
-            if fmt == "webp":
-                resized.save(path, "WEBP", quality=WEBP_QUALITY, method=4)
-            else:
-                resized.save(path, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+            _save(resized, path, fmt, full_size=box is None)
             files.append(
                 VariantFile(name, fmt, path, resized.width, resized.height, path.stat().st_size)
             )
-    return ImageOutput(opaque.width, opaque.height, placeholder(opaque), files)
+    return ImageOutput(opaque.width, opaque.height, placeholder(previous), files)

@@ -8,7 +8,6 @@ passes it, whatever the client declared. Nothing is stored for a refused upload.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -25,6 +24,7 @@ from server.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from server.ids import new_id
 from server.jobs.queue import enqueue
 from server.media import images, optional_module
+from server.media.cpu import run_cpu
 from server.media.sniffing import ACCEPTED, SNIFF_BYTES, Sniffed, sniff
 from server.media.storage import StorageUnavailable
 from server.store import media as store
@@ -149,9 +149,7 @@ async def validate(ctx: Context, path: Path, sniffed: Sniffed) -> dict[str, Any]
         if sniffed.content_type == "image/heic" and not images.HEIF_SUPPORTED:
             raise ValidationFailed.field("file", "HEIC images are not supported on this server")
         try:
-            info = await asyncio.to_thread(
-                images.validate_image, path, max_pixels=media.max_image_pixels
-            )
+            info = await run_cpu(images.validate_image, path, max_pixels=media.max_image_pixels)
         except images.ImageRejected as exc:
             raise ValidationFailed.field("file", exc.reason) from None
         return {"width": info.width, "height": info.height, "duration_s": None}
@@ -160,7 +158,7 @@ async def validate(ctx: Context, path: Path, sniffed: Sniffed) -> dict[str, Any]
     except ImportError:
         raise ValidationFailed.field("file", VIDEO_UNAVAILABLE) from None
     try:
-        probed = await asyncio.to_thread(
+        probed = await run_cpu(
             video.probe_video,
             path,
             max_duration_s=media.max_video_duration_s,

@@ -8,7 +8,6 @@ retried later; a file that can never be processed fails the media with a reason.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 import uuid
@@ -21,6 +20,7 @@ from server.domain.media.intake import VIDEO_UNAVAILABLE, spool_dir
 from server.domain.media.views import media_view
 from server.jobs.queue import enqueue
 from server.media import images, optional_module
+from server.media.cpu import run_cpu
 from server.media.storage.base import content_type_for
 from server.store import media as store
 from server.store.db import Row
@@ -75,7 +75,7 @@ async def _put_all(ctx: Context, media_id: uuid.UUID, files: list[tuple[Path, st
 
 async def _process_image(ctx: Context, row: Row, source: Path, out: Path) -> dict[str, Any]:
     try:
-        output = await asyncio.to_thread(
+        output = await run_cpu(
             images.render_variants, source, out, max_pixels=ctx.settings.media.max_image_pixels
         )
     except images.ImageRejected as exc:
@@ -104,14 +104,13 @@ async def _process_video(ctx: Context, row: Row, source: Path, out: Path) -> dic
         raise _Rejected(VIDEO_UNAVAILABLE) from None
     media = ctx.settings.media
     try:
-        info = await asyncio.to_thread(
+        info = await run_cpu(
             video.probe_video,
             source,
             max_duration_s=media.max_video_duration_s,
             max_pixels=media.max_video_pixels,
         )
-        # Blocking CPU work (PyAV releases the GIL while it encodes).
-        output = await asyncio.to_thread(
+        output = await run_cpu(
             video.transcode_video, source, out, heights=tuple(media.video_heights)
         )
     except video.VideoRejected as exc:
