@@ -107,8 +107,8 @@ async def upload_media(request: web.Request) -> Any:
     await intake.check_rate(ctx, actor)
     limits = intake.UploadLimits(ctx, await intake.quota_left(ctx, actor))
     declared = request.content_length
-    if declared is not None and declared > limits.type_limit + MULTIPART_SLACK:
-        limits.check(declared - MULTIPART_SLACK)  # refused before a byte is read
+    if declared is not None:  # over every limit (or the quota left): refused before reading
+        limits.check(declared - MULTIPART_SLACK)
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader) or part.name != "file":

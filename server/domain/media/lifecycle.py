@@ -11,8 +11,10 @@ objects handed to a deletion job in the same commit, so no object outlives its r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_MEDIA = 10
 PURGE_BATCH = 200
+# Infrastructure age (real time, not ctx.clock): a spool file untouched this long is orphaned.
+SPOOL_MAX_AGE_S = 6 * 3600
 ProfileSlot = Literal["profile_picture", "cover_photo"]
 
 
@@ -149,6 +153,15 @@ async def purge_job(ctx: Context, payload: dict[str, Any]) -> None:
     for upload in expired:
         with contextlib.suppress(FileNotFoundError):
             upload_path(ctx, upload["id"]).unlink()
+    await asyncio.to_thread(_sweep_spool, spool_dir(ctx), time.time() - SPOOL_MAX_AGE_S)
+
+
+def _sweep_spool(spool: Path, older_than: float) -> None:
+    """Spool files a crashed process left behind (one-request uploads cut by a restart)."""
+    for path in spool.glob("*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < older_than:
+                path.unlink()
 
 
 def _object_keys(row: Row) -> list[str]:
