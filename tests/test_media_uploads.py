@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from server.media import images
+
 from tests.helpers import expect_problem
 from tests.media_support import (
     MEDIA_SETTINGS,
@@ -89,6 +91,12 @@ async def test_large_images_get_the_spec_sizes(client, alice):
         ("PNG", "image/png", {}),
         ("WEBP", "image/webp", {}),
         ("GIF", "image/gif", {}),
+        pytest.param(
+            "HEIF",
+            "image/heic",
+            {},
+            marks=pytest.mark.skipif(not images.HEIF_SUPPORTED, reason="no pillow-heif wheel"),
+        ),
     ],
 )
 async def test_each_image_format_is_recognised_by_content_not_name(

@@ -67,7 +67,7 @@ class ImageOutput:
 
 def _enable_heif() -> bool:
     try:
-        from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+        from pillow_heif import register_heif_opener
     except ImportError:
         return False
     register_heif_opener()
