@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from server.media import images
-
 from tests.helpers import expect_problem
 from tests.media_support import (
     MEDIA_SETTINGS,
