@@ -20,11 +20,14 @@ from server.bus.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimite
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config import Settings
 from server.domain.auth_tokens import Passwords, TokenSigner
-from server.domain.context import Context
+from server.domain.context import Context, VirusScanner
 from server.domain.events import EventSink
 from server.domain.linearizer import Linearizer
 from server.domain.sessions import RevocationCache, restore_revocations
 from server.mail import make_mailer
+from server.media import cpu as media_cpu
+from server.media import optional_module
+from server.media.storage import make_storage
 from server.push_relay import make_push_sender
 from server.store.db import Database
 from server.store.embedded import release_embedded, start_embedded
@@ -83,6 +86,22 @@ def make_limiter(settings: Settings, bus: Bus, clock: Clock = SYSTEM_CLOCK) -> R
     return MemoryRateLimiter(clock)
 
 
+def make_scanner(settings: Settings) -> VirusScanner | None:
+    """ClamAV (clamd INSTREAM) when an address is configured, else no scanning."""
+    address = settings.media.scan_clamd_address
+    try:
+        scanning = optional_module("scanning")
+    except ImportError:  # a build without the scanning module
+        if address:
+            raise RuntimeError(
+                "media.scan_clamd_address is set but this build has no virus scanner"
+            ) from None
+        return None
+    if address:
+        return scanning.ClamdScanner(address, timeout_s=settings.media.scan_timeout_s)
+    return scanning.NoScanner()
+
+
 async def open_context(
     settings: Settings,
     *,
@@ -125,6 +144,16 @@ async def open_context(
     revocations = RevocationCache(bus)
     revocations.start()
     await restore_revocations(db, bus, settings.auth.access_token_ttl_s)
+    media_cpu.configure(settings.media.cpu_workers)
+    storage = make_storage(settings)
+    try:
+        await storage.start()
+    except BaseException:
+        await events.close()
+        await bus.close()
+        await db.close()
+        release_database(settings)
+        raise
     return Context(
         settings=settings,
         db=db,
@@ -137,6 +166,8 @@ async def open_context(
         push=make_push_sender(settings.push),
         linearizer=Linearizer("conversations"),
         revocations=revocations,
+        storage=storage,
+        scanner=make_scanner(settings),
         clock=clock,
     )
 
@@ -149,6 +180,7 @@ async def close_context(ctx: Context) -> None:
     await ctx.events.close()
     ctx.revocations.stop()
     await ctx.push.close()
+    await ctx.storage.close()
     await ctx.bus.close()
     await ctx.db.close()
     release_database(ctx.settings)

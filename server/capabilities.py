@@ -34,6 +34,9 @@ from server.http import (
     gateway,
     health,
     interactions,
+    media,
+    media_files,
+    media_tus,
     messaging,
     notifications,
     openapi,
@@ -78,6 +81,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         lifecycles=(run_group_expiry,),
     ),
     Capability("messaging", routes=(messaging.routes,), gateway="server.ws.methods.messaging"),
+    Capability(
+        "media",
+        routes=(media.routes, media_tus.routes, media_files.routes),
+        jobs="server.domain.media.jobs",
+    ),
     Capability(
         "posts",
         routes=(posts.routes, interactions.routes, comments.routes, polls.routes),

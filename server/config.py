@@ -208,6 +208,45 @@ class EventSettings(_Section):
     sweep_interval_s: float = 2
 
 
+class MediaSettings(_Section):
+    # Where uploads live: "local" (files under `local_dir`, served by this server at /media/)
+    # or "s3" (an S3-compatible bucket; public/CDN base URL, else presigned URLs).
+    storage: Literal["local", "s3"] = "local"
+    local_dir: str = ""  # default: <server.data_dir>/media
+    # Resumable uploads in flight spool here (default: <server.data_dir>/uploads).
+    spool_dir: str = ""
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_public_base_url: str = ""  # CDN in front of the bucket; empty: presigned URLs
+    s3_presign_ttl_s: int = 3600
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_video_bytes: int = 100 * 1024 * 1024
+    max_image_pixels: int = 50_000_000  # decompression-bomb guard
+    max_video_pixels: int = 3840 * 2160  # sources up to 4K
+    max_video_duration_s: float = 600
+    video_heights: list[int] = [480, 720, 1080]
+    # Per-user: uploads started per window, and bytes kept (processing or ready media).
+    upload_rate: RateLimit = RateLimit(count=60, window_s=3600)
+    quota_bytes: int = 2 * 1024 * 1024 * 1024
+    unattached_ttl_s: int = 86_400
+    released_message_retention_s: int = 90 * 86_400  # spec: deleted messages kept 90 days
+    resumable_ttl_s: int = 86_400
+    # clamd address ("tcp://host:3310" or "unix:///run/clamav/clamd.ctl"); empty: no scanning.
+    scan_clamd_address: str | None = None
+    scan_timeout_s: float = 30
+    # Worker processes for decoding / resizing / transcoding (0: threads; see server/media/cpu.py).
+    cpu_workers: int = 2
+
+    @field_validator("upload_rate", mode="before")
+    @classmethod
+    def _parse_rate(cls, value: Any) -> Any:
+        return RateLimit.parse(value) if isinstance(value, str) else value
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     http: HttpSettings = HttpSettings()
@@ -223,6 +262,7 @@ class Settings(_Section):
     messaging: MessagingSettings = MessagingSettings()
     posts: PostSettings = PostSettings()
     events: EventSettings = EventSettings()
+    media: MediaSettings = MediaSettings()
 
     @property
     def data_path(self) -> Path:

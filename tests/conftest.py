@@ -16,4 +16,5 @@ pytest_plugins = [
     "tests.fixtures.relay",  # relay: a push relay
     "tests.fixtures.clamd",  # clamd, clamd_factory: real ClamAV daemons with a test signature
     "tests.fixtures.browser",  # chromium (per module), tab: a headless browser tab
+    "tests.fixtures.s3",  # s3_server: an S3-compatible server (moto) with a fresh bucket
 ]

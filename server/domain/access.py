@@ -16,6 +16,7 @@ from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.errors import Conflict, Forbidden, NotFound
 from server.store import comments as comments_store
+from server.store import media as media_store
 from server.store import messaging as messaging_store
 from server.store.commerce import reads as commerce_store
 from server.store.db import Row
@@ -205,3 +206,31 @@ async def access_comment(
     except NotFound:
         raise NotFound(NO_COMMENT) from None
     return comment, post
+# --- media -------------------------------------------------------------------
+# An upload belongs to its uploader: only they see its record and only they attach it (to a
+# message, a profile; posts later). To anyone else it does not exist. Its served files are
+# public to whoever holds their URL (the media id in them is unguessable).
+
+NO_MEDIA = "No such media."
+
+
+async def access_own_media(ctx: Context, q: Any, actor: Principal, media_id: uuid.UUID) -> Row:
+    """The media `actor` uploaded; NotFound for anyone else's, exactly as for a missing one."""
+    row = await media_store.get(q, media_id)
+    if row is None or row["owner_id"] != actor.user_id:
+        raise NotFound(NO_MEDIA)
+    return row
+
+
+def check_attachable(actor: Principal, rows: list[Row], wanted: list[uuid.UUID]) -> None:
+    """Every wanted media is the actor's own (else NotFound, as if absent) and processed."""
+    found = {row["id"]: row for row in rows}
+    for media_id in wanted:
+        row = found.get(media_id)
+        if row is None or row["owner_id"] != actor.user_id:
+            raise NotFound(NO_MEDIA)
+        if row["status"] != "ready":
+            raise Conflict(
+                f"Media {media_id} is {row['status']}; attach it once it is ready"
+                + (f" ({row['failure_reason']})." if row["failure_reason"] else ".")
+            )

@@ -4,7 +4,8 @@ the composition root (server/bootstrap.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from server.bus.base import Bus
 from server.bus.ratelimit import RateLimiter, enforce
@@ -17,7 +18,15 @@ from server.domain.linearizer import Linearizer
 from server.domain.push import PushSender
 from server.domain.sessions import RevocationCache
 from server.mail import Mailer
+from server.media.storage import ObjectStorage
 from server.store.db import Database
+
+
+class VirusScanner(Protocol):
+    """What media processing needs of a scanner (server/media/scanning.py implements it)."""
+
+    async def scan_file(self, path: Path) -> Any:
+        """A result with `clean: bool` and `signature: str | None`."""
 
 
 class Wakeable(Protocol):
@@ -42,6 +51,9 @@ class Context:
     linearizer: Linearizer
     # Revoked sign-in sessions, cached per process (server/domain/sessions.py).
     revocations: RevocationCache
+    # Where media bytes live (server/media/storage/), and the virus scanner (None: off).
+    storage: ObjectStorage
+    scanner: VirusScanner | None
     # The one source of "now" for business rules (server/clock.py); tests pin it.
     clock: Clock = SYSTEM_CLOCK
     # This process's coalescers of live counter events, by name (server/domain/coalescer.py).

@@ -88,6 +88,7 @@ class MediaOut(_Open):
     """An attachment."""
 
     id: uuid.UUID
+    media_id: uuid.UUID | None = Field(None, description="The upload shown (GET /api/media/:id)")
     media_type: str
     media_url: str
     thumbnail_url: str | None

@@ -54,6 +54,7 @@ TAG_DESCRIPTIONS = {
     "interactions": "Likes, bookmarks and collections, hiding posts.",
     "comments": "Comments on posts, nested replies, comment likes.",
     "polls": "Votes and live results of polls in posts.",
+    "media": "Image and video uploads (multipart; resumable over tus at /api/media/uploads).",
 }
 PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 

@@ -32,7 +32,8 @@ REACTIONS = """(SELECT coalesce(jsonb_agg(jsonb_build_object(
                    FROM message_reactions WHERE message_id = m.id GROUP BY emoji) g)"""
 MEDIA = """CASE WHEN m.media_count > 0 THEN (
               SELECT jsonb_agg(jsonb_build_object(
-                  'id', mm.id, 'media_type', mm.media_type, 'media_url', mm.media_url,
+                  'id', mm.id, 'media_id', mm.media_id, 'media_type', mm.media_type,
+                  'media_url', mm.media_url,
                   'thumbnail_url', mm.thumbnail_url, 'file_name', mm.file_name,
                   'file_size', mm.file_size) ORDER BY mm.position, mm.id)
               FROM message_media mm WHERE mm.message_id = m.id) END"""
@@ -482,12 +483,13 @@ async def copy_media(
              SELECT mm.*, row_number() OVER (ORDER BY position, id) AS n
              FROM message_media mm WHERE message_id = %(s)s
            ), ins AS (
-             INSERT INTO message_media (id, message_id, media_type, media_url, thumbnail_url,
-                 file_name, file_size, position)
-             SELECT (%(ids)s::uuid[])[src.n], %(t)s, media_type, media_url, thumbnail_url,
-                    file_name, file_size, position
+             INSERT INTO message_media (id, message_id, media_id, media_type, media_url,
+                 thumbnail_url, file_name, file_size, position)
+             SELECT (%(ids)s::uuid[])[src.n], %(t)s, media_id, media_type, media_url,
+                    thumbnail_url, file_name, file_size, position
              FROM src
-             RETURNING id, media_type, media_url, thumbnail_url, file_name, file_size, position
+             RETURNING id, media_id, media_type, media_url, thumbnail_url, file_name, file_size,
+                 position
            ), upd AS (
              UPDATE messages SET media_count = (SELECT count(*) FROM ins) WHERE id = %(t)s
            )

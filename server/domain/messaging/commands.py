@@ -133,9 +133,16 @@ class SendIn(Command):
         }
     )
 
-    content: str = Field(max_length=MAX_TEXT)
+    content: str = Field("", max_length=MAX_TEXT, description="Optional with media (a caption)")
     message_type: Literal["text", "link", "image", "video", "product_context"] | None = Field(
-        None, description="text or link (default: link when the text holds a URL)"
+        None,
+        description="text or link (default: link when the text holds a URL); image or video "
+        "with media_ids (default: image)",
+    )
+    media_ids: list[uuid.UUID] | None = Field(
+        None,
+        max_length=10,
+        description="Your own uploads (POST /api/media), ready: makes it an image or video message",
     )
     reply_to_message_id: uuid.UUID | None = None
     product_id: uuid.UUID | None = Field(None, description="Makes it a product-context message")

@@ -28,13 +28,16 @@ def links_in(content: str) -> list[str]:
     return found
 
 
-def check_content(ctx: Context, content: str | None) -> str:
-    """The message text, trimmed; 422 with a clear reason when empty, too long or not text."""
+def check_content(ctx: Context, content: str | None, *, optional: bool = False) -> str:
+    """The message text, trimmed; 422 with a clear reason when empty (unless `optional`: a
+    media message's caption), too long or not text."""
     text = (content or "").strip()
     if "\x00" in text:
         raise ValidationFailed.field("content", "may not contain NUL characters")
-    if not has_visible_text(text):  # also only zero-width / bidi / blank characters
+    if text and not has_visible_text(text):  # only zero-width / bidi / blank characters
         raise ValidationFailed.field("content", "a message needs some text (visible characters)")
+    if not text and not optional:
+        raise ValidationFailed.field("content", "a message needs some text")
     limit = ctx.settings.messaging.max_message_chars
     if len(text) > limit:
         raise ValidationFailed.field(
@@ -54,7 +57,7 @@ def check_nonce(nonce: str | None) -> str | None:
 
 def text_message_type(content: str, requested: str | None) -> str:
     """The type of a sent message without a product: `link` when the text holds a URL (or
-    asked for, which then needs one), else `text`. Attachments wait for the media capability."""
+    asked for, which then needs one), else `text`. Image and video messages carry media_ids."""
     if requested in (None, "text", "link"):
         has_link = bool(links_in(content))
         if requested == "link" and not has_link:
@@ -63,7 +66,5 @@ def text_message_type(content: str, requested: str | None) -> str:
             return "text"
         return "link" if has_link else "text"
     if requested in ("image", "video"):
-        raise ValidationFailed.field(
-            "message_type", "attachments are not accepted yet (they come with media uploads)"
-        )
+        raise ValidationFailed.field("media_ids", f"an {requested} message needs media_ids")
     raise ValidationFailed.field("message_type", "must be text or link")

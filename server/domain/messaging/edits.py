@@ -13,6 +13,7 @@ from typing import Any
 from server.domain.access import access_conversation, access_message
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
+from server.domain.media import lifecycle as media_lifecycle
 from server.domain.messaging.commands import DeleteQuery, EditIn
 from server.domain.messaging.content import check_content, links_in
 from server.domain.messaging.ordering import conversation_lock, conversation_of_message
@@ -127,7 +128,9 @@ async def _delete_for_everyone(
 ) -> None:
     """Tombstone the message; each participant gets it as they now see it, with their unread
     count when the message was still unread for them."""
+    media_ids = await media_lifecycle.message_media_ids(tx, message_id)
     row = await store.tombstone(tx, message_id)
+    await media_lifecycle.release_message_media(ctx, tx, media_ids)
     unread = {as_uuid(u["user_id"]): u["unread_count"] for u in row["unread"] or []}
     for viewer in participants(c):
         payload = {

@@ -16,6 +16,7 @@ from server.domain import notifications
 from server.domain.access import access_conversation, access_message, check_can_message
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
+from server.domain.media.lifecycle import attach_to_message, check_message_media
 from server.domain.messaging.commands import ForwardIn, SendIn
 from server.domain.messaging.content import check_content, check_nonce, text_message_type
 from server.domain.messaging.conversations import ensure_direct
@@ -29,6 +30,9 @@ from server.ids import new_id
 from server.store import commerce as commerce_store
 from server.store import messaging as store
 from server.store.db import Row, Transaction
+
+# What a notification shows for a media message without a caption.
+_MEDIA_PREVIEW = {"image": "Sent a photo", "video": "Sent a video"}
 
 # Gateway event (per-user, sequenced).
 MESSAGE_CREATED = "message.created"
@@ -47,13 +51,22 @@ async def send_message(
     product_id = command.product_id
     if product_id is None and command.message_type == "product_context":
         raise ValidationFailed.field("message_type", "send a product_id for a product message")
-    text = check_content(ctx, command.content)
+    media_ids = command.media_ids or []
+    if media_ids and product_id is not None:
+        raise ValidationFailed.field("media_ids", "a product message carries no media")
+    if not media_ids and command.message_type in ("image", "video"):
+        raise ValidationFailed.field(
+            "media_ids",
+            f"an {command.message_type} message needs attachments: your uploads' media_ids",
+        )
+    text = check_content(ctx, command.content, optional=bool(media_ids))
     nonce = check_nonce(command.nonce)
-    kind = (
-        "product_context"
-        if product_id is not None
-        else text_message_type(text, command.message_type)
-    )
+    if media_ids:
+        kind = check_message_media(command.message_type, media_ids)
+    elif product_id is not None:
+        kind = "product_context"
+    else:
+        kind = text_message_type(text, command.message_type)
     snapshot = None
     if product_id is not None:
         product = await commerce_store.get_product(ctx.db, product_id, actor.user_id)
@@ -70,6 +83,7 @@ async def send_message(
         snapshot=snapshot,
         reply_to=command.reply_to_message_id,
         nonce=nonce,
+        media_ids=media_ids,
     )
     return message
 
@@ -125,6 +139,7 @@ async def append_message(
     forwarded_from: Row | None = None,
     nonce: str | None = None,
     open_with: uuid.UUID | None = None,
+    media_ids: list[uuid.UUID] | None = None,
 ) -> tuple[dict[str, Any], uuid.UUID]:
     """Persist one message and stage its events: the one write path of send, forward and
     contact. With `open_with` (and no conversation id) the conversation with that user is
@@ -187,6 +202,11 @@ async def append_message(
                         [new_id() for _ in range(forwarded_from["media_count"])],
                     )
                     row["media_count"] = len(row["media"] or [])
+                elif media_ids:
+                    row["media"] = await attach_to_message(
+                        ctx, tx, actor, row["id"], message_type, media_ids
+                    )
+                    row["media_count"] = len(row["media"])
                 view = await _stage_new_message(ctx, tx, c, row)
     except _DuplicateNonce:
         await ctx.limiter.hit(limit_key, ctx.settings.rate_limits.message, cost=-1)
@@ -285,7 +305,7 @@ async def _notify_recipient(
     data: dict[str, str | None] = {
         "conversation_id": str(conversation_id),
         "message_id": str(row["id"]),
-        "message_preview": preview(row["content"]),
+        "message_preview": preview(row["content"] or _MEDIA_PREVIEW.get(row["message_type"], "")),
     }
     if product_name and not row["is_forwarded"]:
         data["product_name"] = preview(product_name, 60)
