@@ -410,3 +410,35 @@ async def revoke_session(request: web.Request) -> None:
     """Ends that session on every transport at once (its sockets and SSE streams close with
     4004, its tokens are refused). 404 when it is not one of the account's live sessions."""
     await account_security.revoke_session(context(request), principal(request), path_id(request))
+
+
+class DeactivateIn(BaseModel):
+    """The account's password, to confirm."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"password": "correct horse battery"}]}
+    )
+
+    password: str = Field(min_length=1, max_length=256)
+
+
+@routes.post("/api/auth/deactivate")
+@endpoint(
+    "Deactivate the account (password required); every session ends",
+    body=DeactivateIn,
+    status=204,
+    tags=TAGS,
+    errors=(401, 422, 429),
+    operation_id="auth.deactivate",
+)
+async def deactivate(request: web.Request, body: DeactivateIn) -> web.Response:
+    """Switches the account off: it can no longer log in, its profile is gone for everyone, and
+    every session ends at once on every transport (tokens refused, sockets and SSE streams closed
+    4004). 422 naming `password` when it is wrong; attempts count as login attempts (429). Clears
+    the refresh cookie and the web session of this client."""
+    ctx = context(request)
+    await account_security.deactivate(ctx, principal(request), password=body.password)
+    (await get_session(request)).invalidate()
+    response = web.Response(status=204)
+    response.del_cookie(ctx.settings.auth.refresh_cookie_name, path="/api/auth")
+    return response
