@@ -304,3 +304,81 @@ async def test_a_block_ends_a_group_subscription_made_before_it(
     await expect_problem(await client.get(path, headers=bob.auth), 404)
     # The bystander still sees it.
     assert await status_of(client, dave, path) == 200
+
+
+# The whole matrix: every commerce read, both directions, HTTP + socket + SSE ---------------
+
+
+@pytest.mark.parametrize("who_blocks", ["owner", "viewer"])
+async def test_every_commerce_read_hides_items_across_a_block_either_way(
+    client, commerce, alice, bob, make_user, who_blocks
+):
+    """Alice owns a shop, a product with an installment plan, an event and a buy-together group
+    bob joined. After a block either way every read of them is 404 to bob and every search and
+    list leaves them out, over HTTP, `subscribe group:<id>` and SSE `topics`; alice and a
+    bystander (carol) still see everything."""
+    carol = await make_user("carol")
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "Laptop", "900.00")
+    plan = await commerce.plan(pid, 3, "33.34", "100.00")
+    event = await commerce.event("Laptop launch", organizer_id=alice.id)
+    group = await commerce.group(pid, alice.id, spots=3, target="800.00")
+    await commerce.join(group, bob.id)
+    reads_ = [
+        f"/api/products/{pid}",
+        f"/api/products/{pid}/installment-plans",
+        f"/api/installment-plans/{plan}",
+        f"/api/shops/{shop}",
+        "/api/shops/acme",
+        f"/api/events/{event}",
+        f"/api/buy-together/groups/{group}",
+    ]
+    compare = (f"/api/products/{pid}/installment-plans/compare", {"plans": plan})
+    searches = [
+        ("/api/products/search", {"q": "laptop"}),
+        ("/api/shops/search", {"q": "acme"}),
+        ("/api/events/search", {"q": "launch"}),
+    ]
+    topic = f"group:{group}"
+
+    async def bob_sees_everything() -> None:
+        for path in reads_:
+            assert await status_of(client, bob, path) == 200, path
+        assert await status_of(client, bob, compare[0], **compare[1]) == 200
+        for path, params in searches:
+            assert len(await items(client, bob, path, **params)) == 1, path
+        mine = await items(client, bob, "/api/buy-together/groups", status="any")
+        assert [g["id"] for g in mine] == [group]
+
+    await bob_sees_everything()
+    if who_blocks == "owner":
+        await block(client, alice, bob)
+    else:
+        await block(client, bob, alice)
+
+    for path in reads_:
+        await expect_problem(await client.get(path, headers=bob.auth), 404)
+    await expect_problem(await client.get(compare[0], params=compare[1], headers=bob.auth), 404)
+    for path, params in searches:
+        assert await items(client, bob, path, **params) == [], path
+    assert await items(client, bob, "/api/buy-together/groups", status="any") == []
+    sock = await connect(client, bob.token)
+    assert refused_as_absent(await subscribe(sock, topic, "after"))
+    await sock.close()
+    resp = await client.get("/api/gateway/sse", params={"topics": topic}, headers=bob.auth)
+    await expect_problem(resp, 404)
+
+    for who in (alice, carol):
+        for path in reads_:
+            assert await status_of(client, who, path) == 200, (who.username, path)
+        for path, params in searches:
+            assert len(await items(client, who, path, **params)) == 1, (who.username, path)
+        sock = await connect(client, who.token)
+        assert not refused_as_absent(await subscribe(sock, topic, "ok"))
+        await sock.close()
+
+    # Unblocked: everything is back.
+    unblocker, other = (alice, bob) if who_blocks == "owner" else (bob, alice)
+    resp = await client.delete(f"/api/users/{other.username}/unblock", headers=unblocker.auth)
+    assert resp.status == 204, await resp.text()
+    await bob_sees_everything()
