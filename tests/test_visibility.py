@@ -234,6 +234,7 @@ async def _toggle_until(commerce, group, joiner, watcher_sock, topic, stopped, d
         assert time.monotonic() < deadline, "the blocked side still gets the group's updates"
 
 
+@pytest.mark.usefixtures("bus_engine")  # the re-check travels the memory and the Redis bus
 @pytest.mark.parametrize("transport", ["socket", "sse"])
 @pytest.mark.parametrize("who_blocks", ["creator", "viewer"])
 async def test_a_block_ends_a_group_subscription_made_before_it(
