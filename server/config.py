@@ -101,6 +101,11 @@ class AuthSettings(_Section):
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 604_800
     password_reset_ttl_s: int = 3600
+    # "verify_email" (default): registration answers alike for a fresh and a taken email and
+    # a new account signs in once its email is verified. "open": signed in at once, 409 on a
+    # taken email (that tells anyone which emails have accounts: for development only).
+    registration: Literal["verify_email", "open"] = "verify_email"
+    email_verification_ttl_s: int = 86_400
     refresh_cookie_name: str = "nexgate_refresh"
     cookie_secure: bool = False
     session_cookie_name: str = "nexgate_session"
@@ -140,6 +145,8 @@ class RateLimitSettings(_Section):
     forgot_password_global: RateLimit = RateLimit(count=1000, window_s=3600)
     register_per_ip: RateLimit = RateLimit(count=10, window_s=3600)
     register_global: RateLimit = RateLimit(count=1000, window_s=3600)
+    resend_verification_per_ip: RateLimit = RateLimit(count=10, window_s=3600)
+    resend_verification_per_email: RateLimit = RateLimit(count=3, window_s=3600)
     notify_per_actor: RateLimit = RateLimit(count=30, window_s=3600)
 
     @field_validator("*", mode="before")

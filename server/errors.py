@@ -32,6 +32,13 @@ class Forbidden(AppError):
     title = "Forbidden"
 
 
+class EmailNotVerified(Forbidden):
+    """A correct password for an account whose email was never verified."""
+
+    code = "email_not_verified"
+    title = "Email not verified"
+
+
 class NotFound(AppError):
     status = 404
     code = "not_found"

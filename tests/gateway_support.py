@@ -171,6 +171,7 @@ def node_env(database_url: str, redis_url: str, prefix: str, data_dir: str) -> d
             "NEXGATE_AUTH_JWT_SECRET": "cross-node-secret-" + "y" * 32,
             "NEXGATE_AUTH_ARGON2_TIME_COST": "1",
             "NEXGATE_AUTH_ARGON2_MEMORY_KIB": "1024",
+            "NEXGATE_AUTH_REGISTRATION": "open",
             "NEXGATE_SERVER_DATA_DIR": data_dir,
             "NEXGATE_SERVER_LOG_LEVEL": "WARNING",
             "NEXGATE_JOBS_IN_PROCESS_WORKER": "false",

@@ -22,6 +22,9 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
             "jwt_secret": "test-secret-" + "x" * 32,
             "argon2_time_cost": 1,
             "argon2_memory_kib": 1024,
+            # Sign in at registration (tests/helpers.register); tests/test_verification.py
+            # covers the default, "verify_email".
+            "registration": "open",
         },
         # Tests register many users from one address; the registration limit has its own tests.
         "rate_limits": {"register_per_ip": "10000/3600"},

@@ -56,6 +56,7 @@ def test_schemathesis_finds_no_server_errors(clean_db, tmp_path):
         "NEXGATE_AUTH_JWT_SECRET": "fuzz-secret-" + "y" * 32,
         "NEXGATE_AUTH_ARGON2_TIME_COST": "1",
         "NEXGATE_AUTH_ARGON2_MEMORY_KIB": "1024",
+        "NEXGATE_AUTH_REGISTRATION": "open",
         "NEXGATE_RATE_LIMITS_API": "100000/3600",
         "NEXGATE_RATE_LIMITS_LOGIN_PER_IP": "100000/900",
         "NEXGATE_RATE_LIMITS_FORGOT_PASSWORD_PER_IP": "100000/3600",

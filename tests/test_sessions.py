@@ -243,6 +243,34 @@ async def test_deactivation_ends_every_session_at_once(client, alice, engine):
     await expect_problem(refused, 401)
 
 
+async def test_deactivating_ones_own_account_needs_the_password_and_ends_every_session(
+    client, alice, bob, engine
+):
+    phone, _ = await _login(client, alice, "phone")
+    sock = await connect(client, phone)
+    # A stolen access token alone is not enough: the password is asked for.
+    wrong = await client.post(
+        "/api/auth/deactivate", json={"password": "not-it"}, headers=alice.auth
+    )
+    assert (await expect_problem(wrong, 422))["errors"] == {
+        "password": ["is not your current password"]
+    }
+    assert await _works(client, phone)
+    resp = await client.post(
+        "/api/auth/deactivate", json={"password": alice.password}, headers=alice.auth
+    )
+    assert resp.status == 204
+    # Every session, not just the one asking: the phone's socket closes at once.
+    assert (await sock.closed())[0] == CloseCode.AUTHENTICATION_FAILED
+    for token in (alice.token, phone):
+        assert not await _works(client, token)
+    refused = await client.post(
+        "/api/auth/login", json={"login": "alice", "password": alice.password}
+    )
+    await expect_problem(refused, 401)
+    await expect_problem(await client.get("/api/users/alice", headers=bob.auth), 404)
+
+
 async def test_a_restarted_process_still_refuses_revoked_tokens(
     aiohttp_client, settings, alice, client
 ):

@@ -8,7 +8,9 @@ viewer (`subscribe group:<id>`)."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,8 +21,9 @@ from server.store import visibility
 from server.store.commerce import reads
 from server.store.visibility import SYSTEM, MissingViewer
 from tests.commerce_support import COMMERCE_SETTINGS
-from tests.gateway_support import connect
+from tests.gateway_support import connect, sse_event
 from tests.helpers import expect_problem
+from tests.test_commerce_live import next_topic_event
 
 pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
 
@@ -207,3 +210,176 @@ async def test_a_null_viewer_in_sql_sees_nothing(client, alice):
     rule = visibility.not_blocked("viewer", "%(other)s::uuid")
     assert await db.fetchval(f"SELECT {rule}", {"viewer": None, "other": other}) is False
     assert await db.fetchval(f"SELECT {rule}", {"viewer": uuid.uuid4(), "other": other}) is True
+
+
+# Live topics across a block made while subscribed ------------------------------------------
+
+
+async def _toggle_until(commerce, group, joiner, watcher_sock, topic, stopped, deadline_s=5.0):
+    """Join / leave `joiner` (each a group.updated) until `stopped()` says the blocked side no
+    longer gets them; the control subscriber (`watcher_sock`) must get every one."""
+    base = datetime.now(UTC)
+    deadline = time.monotonic() + deadline_s
+    step = 0
+    while True:
+        step += 1
+        version = base + timedelta(seconds=step)
+        if step % 2:  # `joiner` starts in the group
+            await commerce.leave(group, joiner.id, version)
+        else:
+            await commerce.join(group, joiner.id, version)
+        assert (await next_topic_event(watcher_sock, topic))["t"] == "group.updated"
+        if await stopped():
+            return
+        assert time.monotonic() < deadline, "the blocked side still gets the group's updates"
+
+
+@pytest.mark.usefixtures("bus_engine")  # the re-check travels the memory and the Redis bus
+@pytest.mark.parametrize("transport", ["socket", "sse"])
+@pytest.mark.parametrize("who_blocks", ["creator", "viewer"])
+async def test_a_block_ends_a_group_subscription_made_before_it(
+    client, commerce, alice, bob, make_user, who_blocks, transport
+):
+    """Bob watches carol's buy-together group live; then one of them blocks the other. From then
+    on bob gets none of its updates on that subscription (a socket's or an SSE stream's), while
+    others still do; a new subscription and the HTTP read are refused as if the group were gone.
+    """
+
+    carol, dave, erin = [await make_user(name) for name in ("carol", "dave", "erin")]
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "iPhone 15", "900.00")
+    group = await commerce.group(pid, carol.id, spots=5, target="800.00")
+    topic = f"group:{group}"
+    watcher = await connect(client, dave.token)  # a bystander who stays subscribed
+    assert not refused_as_absent(await subscribe(watcher, topic, "w"))
+
+    async def received_by_bob(wait_s: float) -> bool:
+        try:
+            if transport == "socket":
+                await next_topic_event(sock, topic, wait_s)
+            else:
+                while True:
+                    event = await sse_event(stream, wait_s)
+                    if "id" not in event:  # topic events carry no id
+                        return True
+            return True
+        except TimeoutError:
+            return False
+
+    stream_cm = None
+    if transport == "socket":
+        sock = await connect(client, bob.token)
+        assert not refused_as_absent(await subscribe(sock, topic, "b"))
+    else:
+        stream_cm = client.get("/api/gateway/sse", params={"topics": topic}, headers=bob.auth)
+        stream = await stream_cm.__aenter__()
+        assert stream.status == 200
+    try:
+        await commerce.join(group, erin.id)
+        assert (await next_topic_event(watcher, topic))["t"] == "group.updated"
+        assert await received_by_bob(3.0), "bob does not get the group's updates before the block"
+
+        if who_blocks == "creator":
+            await block(client, carol, bob)
+        else:
+            await block(client, bob, carol)
+
+        async def stopped() -> bool:
+            return not await received_by_bob(0.3)
+
+        await _toggle_until(commerce, group, erin, watcher, topic, stopped)
+        # And it stays stopped.
+        await commerce.join(group, dave.id)
+        assert (await next_topic_event(watcher, topic))["t"] == "group.updated"
+        assert not await received_by_bob(0.3)
+    finally:
+        if stream_cm is not None:
+            await stream_cm.__aexit__(None, None, None)
+
+    # New subscriptions and the HTTP read: as if the group did not exist.
+    again = await connect(client, bob.token)
+    assert refused_as_absent(await subscribe(again, topic, "again"))
+    resp = await client.get("/api/gateway/sse", params={"topics": topic}, headers=bob.auth)
+    await expect_problem(resp, 404)
+    path = f"/api/buy-together/groups/{group}"
+    await expect_problem(await client.get(path, headers=bob.auth), 404)
+    # The bystander still sees it.
+    assert await status_of(client, dave, path) == 200
+
+
+# The whole matrix: every commerce read, both directions, HTTP + socket + SSE ---------------
+
+
+@pytest.mark.parametrize("who_blocks", ["owner", "viewer"])
+async def test_every_commerce_read_hides_items_across_a_block_either_way(
+    client, commerce, alice, bob, make_user, who_blocks
+):
+    """Alice owns a shop, a product with an installment plan, an event and a buy-together group
+    bob joined. After a block either way every read of them is 404 to bob and every search and
+    list leaves them out, over HTTP, `subscribe group:<id>` and SSE `topics`; alice and a
+    bystander (carol) still see everything."""
+    carol = await make_user("carol")
+    shop = await commerce.shop(alice.id, "acme")
+    pid = await commerce.product(shop, "Laptop", "900.00")
+    plan = await commerce.plan(pid, 3, "33.34", "100.00")
+    event = await commerce.event("Laptop launch", organizer_id=alice.id)
+    group = await commerce.group(pid, alice.id, spots=3, target="800.00")
+    await commerce.join(group, bob.id)
+    reads_ = [
+        f"/api/products/{pid}",
+        f"/api/products/{pid}/installment-plans",
+        f"/api/installment-plans/{plan}",
+        f"/api/shops/{shop}",
+        "/api/shops/acme",
+        f"/api/events/{event}",
+        f"/api/buy-together/groups/{group}",
+    ]
+    compare = (f"/api/products/{pid}/installment-plans/compare", {"plans": plan})
+    searches = [
+        ("/api/products/search", {"q": "laptop"}),
+        ("/api/shops/search", {"q": "acme"}),
+        ("/api/events/search", {"q": "launch"}),
+    ]
+    topic = f"group:{group}"
+
+    async def bob_sees_everything() -> None:
+        for path in reads_:
+            assert await status_of(client, bob, path) == 200, path
+        assert await status_of(client, bob, compare[0], **compare[1]) == 200
+        for path, params in searches:
+            assert len(await items(client, bob, path, **params)) == 1, path
+        mine = await items(client, bob, "/api/buy-together/groups", status="any")
+        assert [g["id"] for g in mine] == [group]
+
+    await bob_sees_everything()
+    if who_blocks == "owner":
+        await block(client, alice, bob)
+    else:
+        await block(client, bob, alice)
+
+    for path in reads_:
+        await expect_problem(await client.get(path, headers=bob.auth), 404)
+    await expect_problem(await client.get(compare[0], params=compare[1], headers=bob.auth), 404)
+    for path, params in searches:
+        assert await items(client, bob, path, **params) == [], path
+    assert await items(client, bob, "/api/buy-together/groups", status="any") == []
+    sock = await connect(client, bob.token)
+    assert refused_as_absent(await subscribe(sock, topic, "after"))
+    await sock.close()
+    resp = await client.get("/api/gateway/sse", params={"topics": topic}, headers=bob.auth)
+    await expect_problem(resp, 404)
+
+    for who in (alice, carol):
+        for path in reads_:
+            assert await status_of(client, who, path) == 200, (who.username, path)
+        for path, params in searches:
+            assert len(await items(client, who, path, **params)) == 1, (who.username, path)
+        sock = await connect(client, who.token)
+        assert not refused_as_absent(await subscribe(sock, topic, "ok"))
+        await sock.close()
+
+    # Unblocked: everything is back.
+    unblocker, other = (alice, bob) if who_blocks == "owner" else (bob, alice)
+    resp = await client.delete(f"/api/users/{other.username}/unblock", headers=unblocker.auth)
+    assert resp.status == 204, await resp.text()
+    await bob_sees_everything()

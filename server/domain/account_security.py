@@ -15,20 +15,25 @@ from server.store import sessions as sessions_store
 from server.store import users as users_store
 
 
+async def _check_password(ctx: Context, principal: Principal, password: str, field: str) -> None:
+    """The account's current password, or 422 naming `field`. Each try counts as a login attempt:
+    guessing it from a stolen session is no cheaper than guessing it at login."""
+    limits = ctx.settings.rate_limits
+    await ctx.limit(
+        f"login:acct:{principal.user_id}", limits.login_per_account, "password attempts"
+    )
+    creds = await users_store.get_credentials_by_id(ctx.db, principal.user_id)
+    ok = await ctx.passwords.verify(creds["password_hash"] if creds else None, password)
+    if not ok or creds is None:
+        raise ValidationFailed.field(field, "is not your current password")
+
+
 async def change_password(
     ctx: Context, principal: Principal, *, current_password: str, new_password: str
 ) -> None:
     """Set a new password; the current one is required. Every other session ends (refresh and
     access tokens refused, sockets closed 4004); this one stays signed in."""
-    limits = ctx.settings.rate_limits
-    # Guessing the current password from a stolen session is a login attempt like any other.
-    await ctx.limit(
-        f"login:acct:{principal.user_id}", limits.login_per_account, "password attempts"
-    )
-    creds = await users_store.get_credentials_by_id(ctx.db, principal.user_id)
-    ok = await ctx.passwords.verify(creds["password_hash"] if creds else None, current_password)
-    if not ok or creds is None:
-        raise ValidationFailed.field("current_password", "is not your current password")
+    await _check_password(ctx, principal, current_password, "current_password")
     if new_password == current_password:
         raise ValidationFailed.field("new_password", "must differ from the current password")
     password_hash = await ctx.passwords.hash(new_password)
@@ -82,3 +87,10 @@ async def deactivate_account(ctx: Context, user_id: uuid.UUID, reason: str) -> N
         await users_store.set_active(tx, user_id, False)
         ended = await sessions_store.revoke_sessions(tx, user_id)
         end_sessions_of(ctx, tx, user_id, ended, reason)
+
+
+async def deactivate(ctx: Context, principal: Principal, *, password: str) -> None:
+    """The user leaves: with their password (a stolen access token alone cannot do it), the
+    account is switched off and every session ends on every transport (sockets close 4004)."""
+    await _check_password(ctx, principal, password, "password")
+    await deactivate_account(ctx, principal.user_id, "account deactivated")

@@ -14,7 +14,14 @@ from server.domain.auth_tokens import Principal, new_opaque_token, token_digest
 from server.domain.context import Context
 from server.domain.sessions import end_sessions
 from server.domain.text import has_control_characters, normalize_display_name, require_visible
-from server.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from server.errors import (
+    Conflict,
+    EmailNotVerified,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
 from server.ids import new_id, parse_uuid
 from server.jobs.queue import enqueue
 from server.store import graph as graph_store
@@ -85,7 +92,7 @@ def check_http_url(url: str | None, field: str) -> str | None:
 URL_FIELDS = ("website", "profile_picture_url", "cover_photo_url")
 
 
-async def _start_session(
+async def start_session(
     ctx: Context,
     q: Queries,
     user: Row,
@@ -141,7 +148,11 @@ async def register(
     password: str,
     display_name: str | None = None,
     device: Device = NO_DEVICE,
-) -> Session:
+) -> Session | None:
+    """A new account. With `auth.registration = "verify_email"` (the default) None: the
+    account waits for its email to be verified and the answer is the same whether or not the
+    email already had an account (its owner is mailed instead). With "open" the new account's
+    session, or 409 when the username or the email is taken."""
     limits = ctx.settings.rate_limits
     # Each registration costs an argon2 hash (tens of MiB, tens of ms): bounded per address,
     # and overall so that many addresses together cannot starve other users either.
@@ -150,7 +161,9 @@ async def register(
     username = normalize_username(username)
     email = email.strip().lower()
     name = display_name_or(display_name, username)
+    # Hashed whether or not the email is taken: the same work, the same time, either way.
     password_hash = await ctx.passwords.hash(password)
+    verify = ctx.settings.auth.registration == "verify_email"
     try:
         async with ctx.db.transaction() as tx:
             user = await users_store.insert_user(
@@ -161,13 +174,19 @@ async def register(
                 password_hash=password_hash,
                 display_name=name,
             )
-            return await _start_session(ctx, tx, user, device=device)
+            if verify:
+                # The token and the mail are made in the job; the request only queues it,
+                # as the taken-email path below queues the owner's mail.
+                await enqueue(tx, "auth.email_verification", {"user_id": str(user["id"])})
+                return None
+            return await start_session(ctx, tx, user, device=device)
     except UniqueViolation:
         taken = await users_store.username_or_email_taken(ctx.db, username, email)
         if taken and taken["username_taken"]:
+            # Usernames are public (every profile shows one): saying so reveals nothing.
             raise Conflict("That username is taken.", errors={"username": ["is taken"]}) from None
-        # Say no more than that: whether an email has an account is not ours to reveal. Its
-        # owner hears of the attempt instead (it may be them, having forgotten the account).
+        # Whether an email has an account is not ours to reveal. Its owner hears of the
+        # attempt instead (it may be them, having forgotten the account).
         async with ctx.db.transaction() as tx:
             await send_email_after_commit(
                 ctx,
@@ -178,6 +197,8 @@ async def register(
                 "which already has one. If it was you, log in, or reset your password at "
                 f"{ctx.settings.server.public_url}/forgot-password. If not, ignore this email.",
             )
+        if verify:
+            return None
         raise Conflict("An account could not be created with these details.") from None
 
 
@@ -194,11 +215,17 @@ async def login(
     if not ok or creds is None or not creds["is_active"]:
         raise Unauthorized("Invalid username or password.")
     await ctx.limiter.reset(account_key)
+    if creds["email_verified_at"] is None and ctx.settings.auth.registration == "verify_email":
+        # Only after the right password: whoever reads this already knows the account.
+        raise EmailNotVerified(
+            "Verify your email address first: follow the link we sent to it, or ask for a new "
+            "one with POST /api/auth/resend-verification."
+        )
     async with ctx.db.transaction() as tx:
         user = await users_store.get_by_id(tx, creds["id"])
         if user is None:  # deactivated since the credentials were read
             raise Unauthorized("Invalid username or password.")
-        return await _start_session(ctx, tx, user, device=device)
+        return await start_session(ctx, tx, user, device=device)
 
 
 async def refresh(ctx: Context, refresh_token: str | None, device: Device = NO_DEVICE) -> Session:
@@ -226,7 +253,7 @@ async def refresh(ctx: Context, refresh_token: str | None, device: Device = NO_D
             if user is None:
                 raise Unauthorized("The account is not active.")
             await users_store.mark_rotated(tx, token["id"])
-            session = await _start_session(ctx, tx, user, family=token["family_id"], device=device)
+            session = await start_session(ctx, tx, user, family=token["family_id"], device=device)
     if reused:
         raise Unauthorized("The refresh token was already used; please log in again.")
     return session
@@ -311,6 +338,8 @@ async def reset_password(ctx: Context, *, token: str, new_password: str) -> None
         if user_id is None:
             raise ValidationFailed.field("token", "is invalid, expired or already used")
         await users_store.set_password(tx, user_id, password_hash)
+        # The reset link was read from the mailbox: that verifies the email as well.
+        await users_store.set_email_verified(tx, user_id, ctx.clock.now())
         # Every session ends: refresh tokens, access tokens, sockets and SSE streams (4004).
         ended = await sessions_store.revoke_sessions(tx, user_id)
         end_sessions_of(ctx, tx, user_id, ended, "password reset")

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 CONTROL_TOPIC_PREFIX = "gateway:"  # gateway:<user_id>: control messages to every node
 DISCONNECT = "disconnect"
+# Control: re-ask the topic authorizers for a user's live subscriptions (after a block).
+TOPICS_RECHECK = "topics.recheck"
 _STAGED = "events.staged"
 PUBLISH_BACKOFF_S = (0.01, 0.05, 0.2, 0.5, 1.0)
 # A row whose republish failed this often (about 10 minutes of failures at the default
@@ -146,6 +148,13 @@ class EventSink:
                     tx, {"k": "r", "to": str(user_id), "sessions": sessions, "ttl": revoke_for_s}
                 )
         self.to_topic(tx, control_topic(user_id), DISCONNECT, data)
+
+    def recheck_topics(self, tx: Transaction, user_ids: Iterable[uuid.UUID]) -> None:
+        """Once `tx` commits, every node asks the topic authorizers again for these users' live
+        topic subscriptions (sockets and SSE streams) and silently drops those now refused: a
+        block ends a `group:<id>` subscription made before it, as it ends presence."""
+        for user_id in user_ids:
+            self.to_topic(tx, control_topic(user_id), TOPICS_RECHECK, {"user_id": str(user_id)})
 
     async def ephemeral_to_users(
         self, user_ids: Iterable[uuid.UUID], type: str, data: dict[str, Any]

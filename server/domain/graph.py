@@ -169,6 +169,8 @@ async def block(ctx: Context, actor: Principal, target_ref: str) -> None:
 async def on_blocked(ctx: Context, tx: Any, blocker: uuid.UUID, blocked: uuid.UUID) -> None:
     """Other capabilities drop what a block ends (list memberships, pending invites...)."""
     await notifications.on_blocked(ctx, tx, blocker, blocked)
+    # Live topics either may no longer read (the other's buy-together group...) stop too.
+    ctx.events.recheck_topics(tx, [blocker, blocked])
 
 
 async def _target_id_allowing_blocked(ctx: Context, actor: Principal, ref: str) -> uuid.UUID:

@@ -8,7 +8,7 @@ from aiohttp_session import get_session, new_session
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from server.app_keys import CONTEXT, PRINCIPAL
-from server.domain import account_security, accounts
+from server.domain import account_security, accounts, email_verification
 from server.http.endpoint import client_ip, context, endpoint, json_response, path_id, principal
 from server.http.schemas import UserOut
 from server.pagination import PageQuery
@@ -107,20 +107,52 @@ async def _remember_web_session(request: web.Request, session: accounts.Session)
     web_session["family_id"] = str(session.family_id)
 
 
+class VerificationSentOut(BaseModel):
+    """Registration accepted: a verification link is on its way to the email (with
+    `auth.registration = "verify_email"`, the default). The same answer whether or not the email
+    already had an account: its owner is mailed instead."""
+
+    status: str = Field(description='Always "verification_sent"')
+    detail: str
+
+
+class VerifyEmailIn(BaseModel):
+    """The token from the verification email."""
+
+    token: str = Field(min_length=10, max_length=200)
+
+
+class ResendVerificationIn(BaseModel):
+    """The email of an account waiting for verification."""
+
+    email: EmailStr
+
+
+VERIFICATION_SENT = {
+    "status": "verification_sent",
+    "detail": "Check your email: follow the link we sent to finish creating the account.",
+}
+
+
 @routes.post("/api/auth/register")
 @endpoint(
     "Register a new account",
     body=RegisterIn,
     response=SessionOut,
     status=201,
+    also={202: VerificationSentOut},
     public=True,
     tags=TAGS,
     errors=(409, 422, 429),
     operation_id="auth.register",
 )
 async def register(request: web.Request, body: RegisterIn) -> web.Response:
-    """Creates the account and signs it in at once: the answer carries an access token, and the
-    refresh-token cookie and a web session are set. 409 when the username (or email) is taken."""
+    """By default (`auth.registration = "verify_email"`) 202 `verification_sent`, the same for a
+    fresh and a taken email: the new account signs in once it follows the link mailed to it
+    (POST /api/auth/verify-email); the owner of a taken email is mailed about the attempt. With
+    "open", creates the account and signs it in at once (201 with an access token, the
+    refresh-token cookie and a web session), 409 when the username or email is taken. 409 on a
+    taken username either way (usernames are public)."""
     session = await accounts.register(
         request.app[CONTEXT],
         username=body.username,
@@ -129,8 +161,52 @@ async def register(request: web.Request, body: RegisterIn) -> web.Response:
         display_name=body.display_name,
         device=_device(request),
     )
+    if session is None:
+        return json_response(VERIFICATION_SENT, 202)
     await _remember_web_session(request, session)
     return _session_response(request, session, 201)
+
+
+@routes.post("/api/auth/verify-email")
+@endpoint(
+    "Verify the email with the mailed token and sign in",
+    body=VerifyEmailIn,
+    response=SessionOut,
+    status=201,
+    public=True,
+    tags=TAGS,
+    errors=(422,),
+    operation_id="auth.verify_email",
+)
+async def verify_email(request: web.Request, body: VerifyEmailIn) -> web.Response:
+    """Marks the account's email verified and signs it in (201 as registration does in open
+    mode: access token, refresh-token cookie, web session). The token works once, within
+    `auth.email_verification_ttl_s`; 422 naming `token` otherwise."""
+    session = await email_verification.verify_email(
+        request.app[CONTEXT], token=body.token, device=_device(request)
+    )
+    await _remember_web_session(request, session)
+    return _session_response(request, session, 201)
+
+
+@routes.post("/api/auth/resend-verification")
+@endpoint(
+    "Mail a new verification link (answers the same whether or not the email is known)",
+    body=ResendVerificationIn,
+    response=VerificationSentOut,
+    status=202,
+    public=True,
+    tags=TAGS,
+    errors=(429,),
+    operation_id="auth.resend_verification",
+)
+async def resend_verification(request: web.Request, body: ResendVerificationIn) -> dict:
+    """Always 202; the mail follows only if an account with this email waits for
+    verification. Limited per address and per email (429 with Retry-After)."""
+    await email_verification.resend_verification(
+        request.app[CONTEXT], email=body.email, ip=client_ip(request)
+    )
+    return VERIFICATION_SENT
 
 
 @routes.post("/api/auth/login")
@@ -140,12 +216,13 @@ async def register(request: web.Request, body: RegisterIn) -> web.Response:
     response=SessionOut,
     public=True,
     tags=TAGS,
-    errors=(401, 429),
+    errors=(401, 403, 429),
     operation_id="auth.login",
 )
 async def login(request: web.Request, body: LoginIn) -> web.Response:
     """Answers an access token (15 minutes) and sets the refresh-token cookie (7 days) and a web
-    session. Attempts are rate limited per address and per account (429 with Retry-After)."""
+    session. Attempts are rate limited per address and per account (429 with Retry-After). 403
+    `email_not_verified` for the right password of an account whose email is not verified."""
     session = await accounts.login(
         request.app[CONTEXT],
         login=body.login,
@@ -333,3 +410,35 @@ async def revoke_session(request: web.Request) -> None:
     """Ends that session on every transport at once (its sockets and SSE streams close with
     4004, its tokens are refused). 404 when it is not one of the account's live sessions."""
     await account_security.revoke_session(context(request), principal(request), path_id(request))
+
+
+class DeactivateIn(BaseModel):
+    """The account's password, to confirm."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"password": "correct horse battery"}]}
+    )
+
+    password: str = Field(min_length=1, max_length=256)
+
+
+@routes.post("/api/auth/deactivate")
+@endpoint(
+    "Deactivate the account (password required); every session ends",
+    body=DeactivateIn,
+    status=204,
+    tags=TAGS,
+    errors=(401, 422, 429),
+    operation_id="auth.deactivate",
+)
+async def deactivate(request: web.Request, body: DeactivateIn) -> web.Response:
+    """Switches the account off: it can no longer log in, its profile is gone for everyone, and
+    every session ends at once on every transport (tokens refused, sockets and SSE streams closed
+    4004). 422 naming `password` when it is wrong; attempts count as login attempts (429). Clears
+    the refresh cookie and the web session of this client."""
+    ctx = context(request)
+    await account_security.deactivate(ctx, principal(request), password=body.password)
+    (await get_session(request)).invalidate()
+    response = web.Response(status=204)
+    response.del_cookie(ctx.settings.auth.refresh_cookie_name, path="/api/auth")
+    return response

@@ -164,6 +164,7 @@ def endpoint(
     description: str | None = None,
     path_params: dict[str, str] | None = None,
     examples: dict[str, Any] | None = None,
+    also: dict[int, type[BaseModel]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Wrap `handler(request, *, query=..., body=...)`; it returns a JSON-able value (sent with
     `status`), None (204) or a ready web.StreamResponse.
@@ -172,7 +173,8 @@ def endpoint(
     "<first tag>.<handler name>"), `description` defaults to the first paragraph of the handler's
     docstring (else the summary), `path_params` describes path parameters that are not UUIDs
     (those named `id` or `*_id` are documented as UUIDs), and `examples` are request bodies
-    shown in the docs (for body models whose own schema carries none)."""
+    shown in the docs (for body models whose own schema carries none); `also` documents other
+    success answers the handler may send itself ({status: response model})."""
 
     def wrap(fn: Handler) -> Handler:
         op_id = operation_id or ".".join(
@@ -193,6 +195,7 @@ def endpoint(
             description=description or first_paragraph(fn.__doc__) or summary,
             path_params=dict(path_params or {}),
             examples=dict(examples or {}),
+            extra={"also": dict(also)} if also else {},
         )
 
         @functools.wraps(fn)

@@ -111,6 +111,9 @@ def build_openapi(app: web.Application, title: str = "Nexgate API") -> dict[str,
     # model unless the two differ (then pydantic names them Model-Input and Model-Output).
     inputs = {m for _, _, spec in ops for m in (spec.body, spec.query) if m is not None}
     outputs = {spec.response for _, _, spec in ops if _is_model(spec.response)}
+    # A route answering another status too (e.g. register: 201 signed in, or 202 verification
+    # sent, by configuration) names it in extra["also"] = {status: response model}.
+    outputs |= {m for _, _, spec in ops for m in spec.extra.get("also", {}).values()}
     query_models = {spec.query for _, _, spec in ops if spec.query is not None}
     keyed: list[tuple[type[BaseModel], JsonSchemaMode]]
     keyed = [(m, "validation") for m in sorted(inputs, key=_qualname)]
@@ -172,6 +175,11 @@ def build_openapi(app: web.Application, title: str = "Nexgate API") -> dict[str,
             responses[str(spec.status)] = {
                 "description": "Success",
                 "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        for status, model in spec.extra.get("also", {}).items():
+            responses[str(status)] = {
+                "description": "Success",
+                "content": {"application/json": {"schema": refs[(model, "serialization")]}},
             }
         problem_content = {
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}

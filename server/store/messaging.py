@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from server.store.db import Queries, Row, jsonb
-from server.store.visibility import blocked_either_way, blocks
+from server.store.visibility import blocked_either_way, blocks, user_brief_seen_by
 
 # Every message column a view needs (never `search`).
 MESSAGE_COLUMNS = """m.id, m.conversation_id, m.seq, m.sender_id, m.content, m.message_type,
@@ -158,10 +158,7 @@ async def conversation_page(
                    o.user_id AS other_id, o.last_read_seq AS other_read_seq,
                    o.last_read_at AS other_read_at, o.last_delivered_seq AS other_delivered_seq,
                    o.delivered_at AS other_delivered_at,
-                   jsonb_build_object('id', u.id, 'username', u.username,
-                       'display_name', u.display_name,
-                       'profile_picture_url', u.profile_picture_url,
-                       'is_verified', u.is_verified, 'is_active', u.is_active) AS other_user,
+                   {user_brief_seen_by("%(me)s")} AS other_user,
                    lm.*
             FROM conversation_participants p
             JOIN conversations c ON c.id = p.conversation_id
@@ -656,10 +653,7 @@ async def search(
         where.append("(m.created_at, m.id) < (%(at)s, %(after_id)s)")
     return await q.fetch(
         f"""SELECT {MESSAGE_COLUMNS}, {REPLY_COLUMNS}, {EXTRAS},
-                   jsonb_build_object('id', u.id, 'username', u.username,
-                       'display_name', u.display_name,
-                       'profile_picture_url', u.profile_picture_url,
-                       'is_verified', u.is_verified, 'is_active', u.is_active) AS other_user
+                   {user_brief_seen_by("%(me)s")} AS other_user
             FROM conversation_participants p
             JOIN messages m ON m.conversation_id = p.conversation_id
             JOIN conversation_participants o

@@ -34,10 +34,13 @@ async def insert_user(
     email: str,
     password_hash: str,
     display_name: str,
+    email_verified_at: datetime | None = None,
 ) -> Row:
     return await q.fetchrow_one(
-        f"""INSERT INTO users AS u (id, username, email, password_hash, display_name)
-            VALUES (%(id)s, %(username)s, %(email)s, %(password_hash)s, %(display_name)s)
+        f"""INSERT INTO users AS u
+              (id, username, email, password_hash, display_name, email_verified_at)
+            VALUES (%(id)s, %(username)s, %(email)s, %(password_hash)s, %(display_name)s,
+                    %(email_verified_at)s)
             RETURNING {PROFILE_COLUMNS}""",
         locals(),
     )
@@ -60,7 +63,7 @@ async def get_by_username(q: Queries, username: str) -> Row | None:
 async def get_credentials(q: Queries, login: str) -> Row | None:
     """The account a login names, by username or email (case-insensitive)."""
     return await q.fetchrow(
-        """SELECT id, username, roles, password_hash, is_active FROM users
+        """SELECT id, username, roles, password_hash, is_active, email_verified_at FROM users
            WHERE lower(username) = lower(%(login)s) OR lower(email) = lower(%(login)s)
            LIMIT 1""",
         {"login": login},
@@ -134,12 +137,14 @@ async def set_password(q: Queries, user_id: uuid.UUID, password_hash: str) -> No
 
 
 async def bulk_insert_users(q: Queries, rows: list[tuple[Any, ...]]) -> int:
-    """(id, username, email, password_hash, display_name) tuples in one statement."""
+    """(id, username, email, password_hash, display_name) tuples in one statement; accounts an
+    operator creates (demo, load test) count as email-verified."""
     if not rows:
         return 0
     return await q.execute(
-        """INSERT INTO users (id, username, email, password_hash, display_name)
-           SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[])
+        """INSERT INTO users (id, username, email, password_hash, display_name, email_verified_at)
+           SELECT *, now()
+           FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[])
            ON CONFLICT DO NOTHING""",
         [list(col) for col in zip(*rows, strict=True)],
     )
@@ -198,3 +203,58 @@ async def consume_password_reset(q: Queries, token_hash: bytes, now: datetime) -
            RETURNING user_id""",
         {"h": token_hash, "now": now},
     )
+
+
+async def set_email_verified(q: Queries, user_id: uuid.UUID, now: datetime) -> None:
+    """Mark the account's email verified (kept as the first time, if it already was)."""
+    await q.execute(
+        """UPDATE users SET email_verified_at = coalesce(email_verified_at, %s) WHERE id = %s""",
+        (now, user_id),
+    )
+
+
+# Email verification -----------------------------------------------------------------------
+
+
+async def get_unverified(
+    q: Queries, *, user_id: uuid.UUID | None = None, email: str | None = None
+) -> Row | None:
+    """The active account (by id or by email) whose email is not verified yet, or None."""
+    return await q.fetchrow(
+        """SELECT id, username, email FROM users
+           WHERE (id = %(user_id)s OR lower(email) = lower(%(email)s))
+             AND is_active AND email_verified_at IS NULL
+           LIMIT 1""",
+        {"user_id": user_id, "email": email},
+    )
+
+
+async def insert_email_verification(
+    q: Queries, *, id: uuid.UUID, user_id: uuid.UUID, token_hash: bytes, expires_at: datetime
+) -> None:
+    await q.execute(
+        """INSERT INTO email_verifications (id, user_id, token_hash, expires_at)
+           VALUES (%(id)s, %(user_id)s, %(token_hash)s, %(expires_at)s)""",
+        locals(),
+    )
+
+
+async def consume_email_verification(
+    q: Queries, token_hash: bytes, now: datetime
+) -> uuid.UUID | None:
+    """Mark an unexpired, unused verification token used and the account's email verified;
+    return the account, or None. The account's other pending links stop working too."""
+    user_id = await q.fetchval(
+        """UPDATE email_verifications SET used_at = %(now)s
+           WHERE token_hash = %(h)s AND used_at IS NULL AND expires_at > %(now)s
+           RETURNING user_id""",
+        {"h": token_hash, "now": now},
+    )
+    if user_id is None:
+        return None
+    await q.execute(
+        "UPDATE email_verifications SET used_at = %s WHERE user_id = %s AND used_at IS NULL",
+        (now, user_id),
+    )
+    await set_email_verified(q, user_id, now)
+    return user_id

@@ -104,6 +104,30 @@ def not_blocked_by(other_column: str, viewer_param: str) -> str:
     return f"({viewer} IS NOT NULL AND NOT {blocks(other_column, viewer)})"
 
 
+# What is shown of a user who blocked the viewer, where the block cannot remove them: the
+# viewer's own conversations with them and search over those messages. Their current name,
+# avatar and badge would keep updating the viewer after the block; a neutral identity does not
+# (Instagram shows "Instagram User"). The username stays: it cannot change, the viewer knew it.
+NEUTRAL_DISPLAY_NAME: Final = "Nexgate User"
+
+
+def user_brief_seen_by(viewer: str, user_alias: str = "u") -> str:
+    """SQL jsonb: user row `user_alias` (id, username, display_name, profile_picture_url,
+    is_verified, is_active) as `viewer` (an SQL expression) may see it: neutral when that user
+    has blocked the viewer, as it is otherwise (a blocker still sees whom they blocked)."""
+    viewer, u = _expression(viewer), _expression(user_alias)
+    hidden = blocks(f"{u}.id", viewer)
+    return f"""CASE WHEN {hidden}
+                THEN jsonb_build_object('id', {u}.id, 'username', {u}.username,
+                    'display_name', '{NEUTRAL_DISPLAY_NAME}', 'profile_picture_url', NULL,
+                    'is_verified', false, 'is_active', {u}.is_active)
+                ELSE jsonb_build_object('id', {u}.id, 'username', {u}.username,
+                    'display_name', {u}.display_name,
+                    'profile_picture_url', {u}.profile_picture_url,
+                    'is_verified', {u}.is_verified, 'is_active', {u}.is_active)
+                END"""
+
+
 # Fragment and its parameter together ------------------------------------------------------
 
 

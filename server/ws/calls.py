@@ -195,6 +195,23 @@ def canonical_topic(topic: str) -> str:
         return topic  # not a UUID: the kind's authorizer decides (a malformed id is refused)
 
 
+async def still_allowed(ctx: Context, principal: Principal, topic: str) -> bool:
+    """Whether a live subscription to `topic` may go on (asked again after a block): its
+    authorizer's answer, without spending the user's API budget (the server asks, not them).
+    An authorizer that fails refuses: a subscription is dropped rather than leaked."""
+    prefix, _, entity = topic.partition(":")
+    authorizer = TOPIC_AUTHORIZERS.get(prefix)
+    if authorizer is None:
+        return True  # not a kind with rules of its own (nothing to re-check)
+    try:
+        return bool(await authorizer(ctx, principal, entity))
+    except AppError:
+        return False
+    except Exception:
+        log.exception("topic authorizer %s failed on a re-check", prefix)
+        return False
+
+
 async def check_topic(ctx: Context, principal: Principal, topic: str) -> tuple[str, str] | None:
     """None if `principal` may subscribe to `topic` (canonical: `canonical_topic`), else
     (error code, message)."""

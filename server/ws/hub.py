@@ -16,10 +16,12 @@ from aiohttp import web
 from protocol.constants import CloseCode, Event, Op
 from server.bus.base import TopicEvent, UserEvent
 from server.config import GatewaySettings
+from server.domain.auth_tokens import Principal
 from server.domain.context import Context
-from server.domain.events import CONTROL_TOPIC_PREFIX, DISCONNECT
+from server.domain.events import CONTROL_TOPIC_PREFIX, DISCONNECT, TOPICS_RECHECK
 from server.domain.presence import hidden_from
 from server.ws import metrics
+from server.ws.calls import still_allowed
 from server.ws.frames import Outgoing, topic_event_frame, user_event_frame
 
 log = logging.getLogger("nexgate.gateway")
@@ -276,6 +278,14 @@ class Hub:
         metrics.frame_out(Op.EVENT).inc(n)
 
     def _on_control(self, event: TopicEvent) -> None:
+        if event.type == TOPICS_RECHECK:
+            try:
+                checked = uuid.UUID(str(event.data.get("user_id")))
+            except ValueError:
+                return
+            if checked in self.users:
+                self.spawn(self._recheck_topics(checked))
+            return
         if event.type == DISCONNECT:
             try:
                 user_id = uuid.UUID(str(event.data.get("user_id")))
@@ -299,6 +309,18 @@ class Hub:
                     fut.set_result(reason)
             if kept:
                 self.waiters[user_id] = kept
+
+    async def _recheck_topics(self, user_id: uuid.UUID) -> None:
+        """Drop the user's live topic subscriptions on this node that access now refuses."""
+        # Topic authorizers decide by the user id alone (server/domain/access.py).
+        principal = Principal(user_id, "")
+        verdicts: dict[str, bool] = {}
+        for sub in list(self.users.get(user_id, ())):
+            for topic in sorted(getattr(sub, "topics", None) or ()):
+                if topic not in verdicts:
+                    verdicts[topic] = await still_allowed(self.ctx, principal, topic)
+                if not verdicts[topic]:
+                    self.unsubscribe(sub, topic)
 
     def resync(self) -> None:
         """Deliveries may have been lost (bus reconnect): let every socket catch up from the

@@ -134,7 +134,12 @@ async def list_groups(
     if user_id != viewer.user_id and not viewer.is_moderator:
         raise Forbidden("You can only list your own buy-together groups.")
     rows = await store.list_user_groups(
-        ctx.db, user_id=user_id, status=status, limit=limit, after=decode_id_cursor(cursor)
+        ctx.db,
+        user_id=user_id,
+        viewer=viewer.user_id,
+        status=status,
+        limit=limit,
+        after=decode_id_cursor(cursor),
     )
     rows, next_cursor = page(rows, limit, lambda row: str(row["id"]))
     joined = await store.has_joined(ctx.db, [row["id"] for row in rows], viewer.user_id)

@@ -316,19 +316,27 @@ async def get_groups(
 
 
 async def list_user_groups(
-    q: Queries, *, user_id: uuid.UUID, status: str, limit: int, after: uuid.UUID | None
+    q: Queries,
+    *,
+    user_id: uuid.UUID,
+    viewer: Viewer,
+    status: str,
+    limit: int,
+    after: uuid.UUID | None,
 ) -> list[Row]:
-    """Groups `user_id` created or has joined, newest first, filtered by derived status."""
+    """Groups `user_id` created or has joined, newest first, filtered by derived status; left
+    out where the creator and the viewer have blocked each other (joined before the block)."""
     extra = " AND g.id < %(after)s" if after is not None else ""
+    visible, params = visible_to(viewer, "g.creator_id")
     return await q.fetch(
         f"""SELECT {GROUP_COLUMNS} FROM {_GROUP_SOURCE}
             WHERE g.id IN (
                 SELECT id FROM buy_together_groups WHERE creator_id = %(user)s
                 UNION
                 SELECT group_id FROM buy_together_participants WHERE user_id = %(user)s AND joined
-            ) AND {GROUP_STATUS_SQL[status]}{extra}
+            ) AND {GROUP_STATUS_SQL[status]}{extra} AND {visible}
             ORDER BY g.id DESC LIMIT %(limit)s""",
-        {"user": user_id, "after": after, "limit": limit + 1},
+        {"user": user_id, "after": after, "limit": limit + 1, **params},
     )
 
 
