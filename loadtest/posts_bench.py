@@ -108,7 +108,12 @@ async def run(database_url: str, posts: int, requests: int, tmp: Path) -> str:
         env={},
         server={"data_dir": str(tmp), "log_level": "WARNING"},
         database={"url": database_url, "migrate_on_start": False, "pool_max": 20},
-        auth={"jwt_secret": "bench-" + "x" * 40, "argon2_time_cost": 1, "argon2_memory_kib": 1024},
+        auth={
+            "jwt_secret": "bench-" + "x" * 40,
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 1024,
+            "registration": "open",  # the bench signs in at registration
+        },
         jobs={"in_process_worker": False},
         rate_limits={"api": "1000000/3600"},
     )

@@ -33,6 +33,7 @@ from server.http import (
     commerce,
     gateway,
     health,
+    image_tags,
     interactions,
     media,
     media_files,
@@ -88,7 +89,13 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability(
         "posts",
-        routes=(posts.routes, interactions.routes, comments.routes, polls.routes),
+        routes=(
+            posts.routes,
+            image_tags.routes,
+            interactions.routes,
+            comments.routes,
+            polls.routes,
+        ),
         gateway="server.ws.methods.posts",
         jobs="server.domain.posts.jobs",
     ),

@@ -61,6 +61,8 @@ class UnsupportedMediaType(AppError):
     status = 415
     code = "unsupported_media_type"
     title = "Unsupported media type"
+
+
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"

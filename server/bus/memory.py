@@ -162,6 +162,7 @@ class MemoryBus:
         if not live:
             del self._revoked[user_id]
         return live
+
     async def put_ticket(self, key: str, record: dict[str, Any], ttl_s: float) -> None:
         now = time.monotonic()
         if now - self._last_ticket_sweep > 10:  # tickets nobody redeemed do not pile up

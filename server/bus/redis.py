@@ -115,6 +115,7 @@ class RedisBus:
 
     def _revoked_key(self, user_id: uuid.UUID) -> str:
         return f"{self.prefix}revoked:{user_id}"
+
     def _ticket_key(self, key: str) -> str:
         return f"{self.prefix}ticket:{key}"
 
@@ -340,6 +341,7 @@ class RedisBus:
     async def revoked_sessions(self, user_id: uuid.UUID) -> frozenset[str]:
         keys = await self.redis.hkeys(self._revoked_key(user_id))
         return frozenset(k.decode() if isinstance(k, bytes) else str(k) for k in keys)
+
     # tickets ------------------------------------------------------------------------------
 
     async def put_ticket(self, key: str, record: dict[str, Any], ttl_s: float) -> None:

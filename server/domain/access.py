@@ -206,6 +206,8 @@ async def access_comment(
     except NotFound:
         raise NotFound(NO_COMMENT) from None
     return comment, post
+
+
 # --- media -------------------------------------------------------------------
 # An upload belongs to its uploader: only they see its record and only they attach it (to a
 # message, a profile; posts later). To anyone else it does not exist. Its served files are

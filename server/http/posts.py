@@ -83,6 +83,10 @@ class PostOut(BaseModel):
     groups: list[dict[str, Any]] = Field(description="Buy-together group cards, live")
     installment_plans: list[dict[str, Any]]
     poll: dict[str, Any] | None = Field(description="The poll's results as you see them")
+    media: list[dict[str, Any]] = Field(
+        description="Images and videos in order: media_url (large JPEG / HLS playlist), "
+        "thumbnail_url, width, height, duration, blurhash, tags"
+    )
     is_repost: bool
     is_quote: bool
     original_post: dict[str, Any] | None = Field(

@@ -16,7 +16,9 @@ COLUMNS = """id, owner_id, media_type, status, failure_reason, content_type, byt
 # Somewhere a media is shown from: a message attachment, a profile picture or cover photo.
 _REFERENCED = """(EXISTS (SELECT 1 FROM message_media mm WHERE mm.media_id = media.id)
     OR EXISTS (SELECT 1 FROM users u WHERE u.profile_picture_media_id = media.id)
-    OR EXISTS (SELECT 1 FROM users u WHERE u.cover_photo_media_id = media.id))"""
+    OR EXISTS (SELECT 1 FROM users u WHERE u.cover_photo_media_id = media.id)
+    OR EXISTS (SELECT 1 FROM post_media pm JOIN posts p ON p.id = pm.post_id
+               WHERE pm.media_id = media.id AND p.deleted_at IS NULL))"""
 
 
 async def lock_owner_quota(q: Queries, owner_id: uuid.UUID) -> None:

@@ -106,6 +106,9 @@ class CreatePostIn(_Links):
         None, max_length=50, description="Invite these users as co-authors"
     )
     poll: PollIn | None = Field(None, description="Makes it a poll post")
+    media_ids: list[uuid.UUID] | None = Field(
+        None, max_length=10, description="Your processed uploads to show, in order"
+    )
 
     _distinct_collaborators = field_validator("collaborator_ids")(_distinct)
 
@@ -117,6 +120,9 @@ class EditPostIn(_Links):
     content: str | None = Field(None, max_length=MAX_CONTENT * 4)
     visibility: Visibility | None = None
     invite_collaborator_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+    media_ids: list[uuid.UUID] | None = Field(
+        None, max_length=10, description="The media the post shows now, in order"
+    )
 
     _distinct_collaborators = field_validator("invite_collaborator_ids")(_distinct)
 

@@ -9,6 +9,7 @@ the author cannot see is refused as unknown (422), never told apart from an abse
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,22 +41,7 @@ def check_text(content: str, post_type: str) -> str:
 
 
 def _visible(text: str) -> bool:
-    import unicodedata
-
     return any(not unicodedata.category(ch).startswith(("Z", "C")) for ch in text)
-
-
-def check_post_type(requested: str | None, *, has_poll: bool = False) -> str:
-    post_type = requested or ("poll" if has_poll else "text")
-    if has_poll != (post_type == "poll"):
-        raise ValidationFailed.field(
-            "post_type", "a poll post has a `poll`, and only a poll post has one"
-        )
-    if post_type in ("image", "video", "mixed"):
-        raise ValidationFailed.field(
-            "post_type", f"{post_type} posts need media, which this server cannot attach yet"
-        )
-    return post_type
 
 
 @dataclass

@@ -17,11 +17,14 @@ from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.notification_catalog import NotificationType, preview
 from server.domain.posts import composing, live
+from server.domain.posts import media as post_media
 from server.domain.posts.commands import EditPostIn
 from server.domain.posts.publishing import notify_invited, notify_mentions, notify_shops
 from server.domain.posts.views import render_posts
 from server.errors import Forbidden
 from server.pagination import decode_id_cursor, page
+from server.store import post_media as media_store
+from server.store.media import lock_many as media_rows
 from server.store.posts import reads as store
 from server.store.posts import writes
 
@@ -50,6 +53,8 @@ async def edit_post(
                 changes.update(edit_count=post["edit_count"] + 1, edited_at=now)
         if command.visibility is not None and command.visibility != post["visibility"]:
             changes["visibility"] = command.visibility
+        if command.media_ids is not None:
+            await _change_media(ctx, tx, actor, post, command.media_ids, changes)
         links = await composing.resolve_links(
             ctx,
             tx,
@@ -156,3 +161,28 @@ async def post_history(
         ],
         "next_cursor": next_cursor,
     }
+
+
+async def _change_media(
+    ctx: Context,
+    tx: Any,
+    actor: Principal,
+    post: Any,
+    media_ids: list[uuid.UUID],
+    changes: dict[str, Any],
+) -> None:
+    """The post shows `media_ids` now: media it already showed stay (whoever uploaded them);
+    new ones must be the editor's own and ready. The type follows (a poll post keeps none)."""
+    current = await media_store.media_ids(tx, post["id"])
+    added = [m for m in media_ids if m not in current]
+    new_rows = {m["id"]: m for m in await post_media.check_media(tx, actor, added)}
+    kept = {m["id"]: m for m in await media_rows(tx, [m for m in media_ids if m in current])}
+    kinds = [(new_rows.get(m) or kept[m])["media_type"] for m in media_ids]
+    has_poll = post["post_type"] == "poll"
+    post_type = post_media.post_type_for(None, kinds, has_poll)
+    composing.check_text(
+        post["content"] if "content" not in changes else changes["content"], post_type
+    )
+    await post_media.attach(ctx, tx, post["id"], media_ids)
+    if post_type != post["post_type"]:
+        changes["post_type"] = post_type

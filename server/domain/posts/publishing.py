@@ -20,6 +20,7 @@ from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.notification_catalog import NotificationType, preview
 from server.domain.posts import composing, polls
+from server.domain.posts import media as post_media
 from server.domain.posts.commands import CreatePostIn
 from server.domain.posts.views import render_posts
 from server.errors import Conflict, ValidationFailed
@@ -36,9 +37,11 @@ PUBLISH_SCHEDULED_JOB = "posts.publish_scheduled"
 
 async def create_post(ctx: Context, actor: Principal, command: CreatePostIn) -> dict[str, Any]:
     """Create a post (rate limited: `rate_limits.post`)."""
-    post_type = composing.check_post_type(command.post_type, has_poll=command.poll is not None)
-    text = composing.check_text(command.content, post_type)
-    if command.poll is not None and not command.poll.question and not text:
+    has_poll = command.poll is not None
+    if command.media_ids is None:  # the type is known without the media rows
+        post_type = post_media.post_type_for(command.post_type, [], has_poll)
+        text = composing.check_text(command.content, post_type)
+    if command.poll is not None and not command.poll.question and not command.content.strip():
         raise ValidationFailed.field("poll", "ask the question in the text or in `question`")
     now = ctx.clock.now()
     publish_at = _check_publish_at(command.publish_at, now)
@@ -46,6 +49,11 @@ async def create_post(ctx: Context, actor: Principal, command: CreatePostIn) -> 
         raise ValidationFailed.field("publish_at", "a draft has no publication time")
     await ctx.limit(f"post:{actor.user_id}", ctx.settings.rate_limits.post, "posts")
     async with ctx.db.transaction() as tx:
+        if command.media_ids is not None:
+            media = await post_media.check_media(tx, actor, command.media_ids)
+            kinds = [m["media_type"] for m in media]
+            post_type = post_media.post_type_for(command.post_type, kinds, has_poll)
+            text = composing.check_text(command.content, post_type)
         resolved = await composing.resolve_text(tx, actor.user_id, text)
         links = await composing.resolve_links(
             ctx,
@@ -92,6 +100,8 @@ async def create_post(ctx: Context, actor: Principal, command: CreatePostIn) -> 
         await writes.set_mentions(tx, post["id"], resolved.mentioned)
         if command.poll is not None:
             await polls.attach(ctx, tx, post["id"], command.poll, published_at=None)
+        if command.media_ids:
+            await post_media.attach(ctx, tx, post["id"], command.media_ids)
         if invited:
             await writes.invite_collaborators(tx, post["id"], invited, actor.user_id, now)
             if status != "draft":

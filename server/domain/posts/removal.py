@@ -13,6 +13,8 @@ from server.domain.access import access_post, check_author
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.posts import live
+from server.domain.posts import media as post_media
+from server.store import post_media as media_store
 from server.store.posts import reads as store
 from server.store.posts import writes
 
@@ -29,6 +31,7 @@ async def delete_post(ctx: Context, actor: Principal, post_id: uuid.UUID) -> Non
         check_author(post, actor)
         now = ctx.clock.now()
         await writes.update_post(tx, post_id, {"deleted_at": now, "updated_at": now})
+        await post_media.release(ctx, tx, await media_store.media_ids(tx, post_id))
         if post["status"] == "published":
             await writes.remove_hashtags(tx, post_id, None)
             await writes.bump_posts_count(tx, post["author_ids"], -1)

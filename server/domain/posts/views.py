@@ -14,6 +14,7 @@ from typing import Any
 
 from server.domain import cards
 from server.domain.context import Context
+from server.domain.posts import media as post_media
 from server.domain.posts import polls
 from server.store import commerce as commerce_store
 from server.store import interactions as interactions_store
@@ -60,12 +61,14 @@ async def render_posts(
     linked = await _cards(ctx, viewer, post_ids)
     marks = await interactions_store.viewer_marks(ctx.db, post_ids, viewer)
     poll_views = await polls.polls_of_posts(ctx, post_ids, viewer)
+    media_views = await post_media.media_of_posts(ctx, post_ids, viewer)
     views = []
     for row in rows:
         view = _view(
             row, viewer, briefs, by_post[row["id"]], linked[row["id"]], marks.get(row["id"])
         )
         view["poll"] = poll_views.get(row["id"])
+        view["media"] = media_views.get(row["id"], [])
         views.append(view)
     if with_originals:
         await _attach_originals(ctx, viewer, views, rows)
