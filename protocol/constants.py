@@ -69,6 +69,7 @@ class CloseCode(IntEnum):
     SLOW_CONSUMER = 4010  # the client could not keep up; reconnect and resume
     FRAME_TOO_LARGE = 4011  # a frame over the size limit
     SERVER_RESTART = 4012  # the node is going away; reconnect (to any node) and resume
+    LOG_RESET = 4013  # the user's event log lost its history (new epoch): identify, refetch
 
 
 # Codes after which a client should reconnect and `resume` (the others need a fix or identify).
@@ -109,6 +110,7 @@ class ErrorCode:
     TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
     RATE_LIMITED: Final = "rate_limited"
     INTERNAL_ERROR: Final = "internal_error"
+    UNAVAILABLE: Final = "unavailable"  # a backing service is down for a moment: retry later
     BAD_REQUEST: Final = "bad_request"
 
 

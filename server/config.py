@@ -47,6 +47,9 @@ class DatabaseSettings(_Section):
 class RedisSettings(_Section):
     url: str = ""
     prefix: str = "ng:"
+    # What rate limiting does while Redis fails: "open" allows (metric + log line),
+    # "unavailable" answers 503 with Retry-After.
+    rate_limit_on_failure: Literal["open", "unavailable"] = "open"
 
 
 class AuthSettings(_Section):

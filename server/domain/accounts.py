@@ -194,9 +194,7 @@ async def send_email_after_commit(ctx: Context, tx: Any, to: str, subject: str, 
 async def reset_password(ctx: Context, *, token: str, new_password: str) -> None:
     password_hash = await ctx.passwords.hash(new_password)
     async with ctx.db.transaction() as tx:
-        user_id = await users_store.consume_password_reset(
-            tx, token_digest(token), ctx.clock.now()
-        )
+        user_id = await users_store.consume_password_reset(tx, token_digest(token), ctx.clock.now())
         if user_id is None:
             raise ValidationFailed.field("token", "is invalid, expired or already used")
         await users_store.set_password(tx, user_id, password_hash)

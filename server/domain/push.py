@@ -20,6 +20,7 @@ from server.store import notifications as store
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class PushMessage:
     user_id: str

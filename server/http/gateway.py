@@ -40,6 +40,12 @@ class EventsQuery(BaseModel):
         ge=0,
         description="Return events with s > after. Omit to learn the current seq at once.",
     )
+    epoch: str | None = Field(
+        None,
+        max_length=64,
+        description="The epoch `after` counts in (from the last answer): 410 log_reset if the "
+        "log has a new one",
+    )
     timeout: float | None = Field(
         None, ge=0, description="Seconds to wait for an event (capped by the server's limit)"
     )
@@ -51,6 +57,9 @@ class SseQuery(BaseModel):
 
     after: int | None = Field(
         None, ge=0, description="Replay events with s > after first (Last-Event-ID wins)"
+    )
+    epoch: str | None = Field(
+        None, max_length=64, description="The epoch `after` counts in (Last-Event-ID wins)"
     )
     topics: str | None = Field(
         None, max_length=4000, description="Comma-separated live topics, e.g. poll:<id>"
@@ -72,6 +81,7 @@ class EventsPage(BaseModel):
 
     events: list[EventEnvelope]
     seq: int = Field(description="Pass as `after` next time")
+    epoch: str = Field(description="The epoch `seq` counts in: pass as `epoch` next time")
 
 
 @routes.get("/api/gateway/ws")
@@ -108,12 +118,15 @@ async def gateway_events(request: web.Request, query: EventsQuery) -> dict[str, 
     hub = request.app[HUB]
     limit_s = hub.settings.longpoll_timeout_s
     timeout = limit_s if query.timeout is None else min(query.timeout, limit_s)
-    return await fallback.long_poll(hub, principal(request), query.after, timeout, query.limit)
+    return await fallback.long_poll(
+        hub, principal(request), query.after, timeout, query.limit, query.epoch
+    )
 
 
 @routes.get("/api/gateway/sse")
 @endpoint(
-    "SSE fallback: the user's events as text/event-stream (id = seq; honours Last-Event-ID), "
+    "SSE fallback: the user's events as text/event-stream (id = <epoch>:<seq>; honours "
+    "Last-Event-ID), "
     "plus optional live topics",
     query=SseQuery,
     tags=TAGS,
@@ -121,8 +134,9 @@ async def gateway_events(request: web.Request, query: EventsQuery) -> dict[str, 
     operation_id="gateway.stream_events",
 )
 async def gateway_sse(request: web.Request, query: SseQuery) -> web.StreamResponse:
-    """A `text/event-stream` of the user's events (each with `id` = seq, so a reconnect with
-    Last-Event-ID resumes), plus the events of the public live topics asked for."""
+    """A `text/event-stream` of the user's events (each with `id` = `<epoch>:<seq>`, so a
+    reconnect with Last-Event-ID resumes), plus the events of the public live topics asked for.
+    410 log_reset when the cursor's epoch is gone."""
     hub = request.app[HUB]
     topics = [t.strip() for t in (query.topics or "").split(",") if t.strip()]
-    return await fallback.sse(request, hub, principal(request), query.after, topics)
+    return await fallback.sse(request, hub, principal(request), query.after, topics, query.epoch)

@@ -192,9 +192,7 @@ async def insert_password_reset(
     )
 
 
-async def consume_password_reset(
-    q: Queries, token_hash: bytes, now: datetime
-) -> uuid.UUID | None:
+async def consume_password_reset(q: Queries, token_hash: bytes, now: datetime) -> uuid.UUID | None:
     """Mark a reset token unexpired at `now` and unused as used; return its user, or None."""
     return await q.fetchval(
         """UPDATE password_resets SET used_at = %(now)s

@@ -18,6 +18,7 @@ async def gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
     capabilities' call methods are loaded by create_app, server/capabilities.py)."""
     from server.app_keys import CONTEXT, SETTINGS
     from server.ws.hub import HUB, Hub
+
     hub = Hub(app[CONTEXT], app[SETTINGS].gateway)
     app[HUB] = hub
     hub.start()
