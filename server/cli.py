@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from server.config import Settings, load_settings
+from server.config import ConfigError, Settings, load_settings
 from server.logs import configure_logging
 from server.store.embedded import EmbeddedError, release_embedded, stop_embedded
 
@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         if extend:
             extend(cmd)
     args = parser.parse_args(argv)
-    settings = load_settings(args.config)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"nexgate: configuration error: {exc}", file=sys.stderr, flush=True)
+        return 2
     configure_logging(settings.server.log_level, settings.server.log_format)
     # SIGTERM ends a command the way Ctrl-C does, so the embedded database it started stops.
     # (`serve` and `worker` install their own handlers for both while their loop runs.)

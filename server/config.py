@@ -23,6 +23,14 @@ DEFAULT_CONFIG = next(
 )
 
 
+class ConfigError(ValueError):
+    """Settings the server refuses to start with (unsafe or unreadable); names the setting."""
+
+
+# Placeholders of the example configs: a secret still reading like this was never filled in.
+PLACEHOLDER_MARKERS = ("change_me", "changeme")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -178,9 +186,34 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path!r}: {exc.strerror}") from None
+
+
+def _secret_files(env: dict[str, str]) -> dict[str, str]:
+    """`X_FILE=/path` (a Kubernetes / Docker secret mounted as a file) reads as `X=<contents>`,
+    for every NEXGATE_* setting and DATABASE_URL / REDIS_URL."""
+    resolved = dict(env)
+    for name, path in env.items():
+        if not name.endswith("_FILE") or not path:
+            continue
+        target = name[: -len("_FILE")]
+        if not (target.startswith("NEXGATE_") or target in ("DATABASE_URL", "REDIS_URL")):
+            continue
+        if env.get(target):
+            raise ConfigError(f"set {target} or {name}, not both")
+        resolved[target] = _read_secret_file(name, path)
+        del resolved[name]
+    return resolved
+
+
 def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     sections = Settings.model_fields
+    env = _secret_files(env)
     for name, value in env.items():
         if not name.startswith("NEXGATE_") or name == "NEXGATE_CONFIG":
             continue
@@ -211,4 +244,32 @@ def load_settings(
         data = _merge(data, tomllib.loads(Path(extra_path).read_text()))
     data = _merge(data, _env_overrides(env))
     data = _merge(data, overrides)
-    return Settings.model_validate(data)
+    settings = Settings.model_validate(data)
+    check_safe(settings)
+    return settings
+
+
+def _placeholders(section: str, model: BaseModel) -> list[str]:
+    found = []
+    for key, value in model:
+        if isinstance(value, str) and any(m in value.lower() for m in PLACEHOLDER_MARKERS):
+            found.append(f"{section}.{key}")
+    return found
+
+
+def check_safe(settings: Settings) -> None:
+    """Refuse settings that would run but be unsafe: placeholder secrets, and a multi-node
+    deployment (Redis) without a shared signing secret (each node would generate its own, and
+    a token issued by one would fail on the others)."""
+    placeholders = [name for section, model in settings for name in _placeholders(section, model)]
+    if placeholders:
+        raise ConfigError(
+            f"{', '.join(placeholders)}: still the example's CHANGE_ME placeholder; set a real "
+            "value (env NEXGATE_<SECTION>_<KEY>, or NEXGATE_<SECTION>_<KEY>_FILE for a file)"
+        )
+    if settings.redis.url and not settings.auth.jwt_secret:
+        raise ConfigError(
+            "auth.jwt_secret is required with redis.url (several nodes must share it; it also "
+            "keys the session cookies): set NEXGATE_AUTH_JWT_SECRET or "
+            "NEXGATE_AUTH_JWT_SECRET_FILE"
+        )
