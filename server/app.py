@@ -4,6 +4,7 @@ background work (server/capabilities.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from server import capabilities
-from server.app_keys import CONTEXT, SETTINGS
+from server.app_keys import CONTEXT, DRAINING, SETTINGS
 from server.bootstrap import close_context, open_context, resolve_jwt_secret
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config import Settings
@@ -30,6 +31,7 @@ def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Applic
         middlewares=[middlewares.request_context, middlewares.errors],
     )
     app[SETTINGS] = settings
+    app[DRAINING] = asyncio.Event()
     session_key = hashlib.sha256(b"session:" + secret.encode()).digest()
     setup_sessions(
         app,

@@ -11,6 +11,7 @@ import socket
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from server.config import ConfigError, Settings, load_settings
@@ -48,9 +49,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     def announce(_: str) -> None:
         print(f"Nexgate listening on {url} ({database}, {bus}); Ctrl-C to stop", flush=True)
 
+    app = create_app(settings)
+    app.on_startup.append(_drain_on_sigterm)
     try:
         web.run_app(
-            create_app(settings),
+            app,
+            handle_signals=False,  # _drain_on_sigterm: SIGTERM drains, SIGINT stops now
             sock=sockets,
             print=announce,
             access_log=None,
@@ -61,6 +65,36 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         for sock in sockets:
             sock.close()
     return 0
+
+
+async def _drain_on_sigterm(app: Any) -> None:
+    """SIGTERM (a rolling deploy, `docker stop`, Kubernetes): drain, then stop as usual.
+    SIGINT, or a second SIGTERM while draining, stops at once."""
+    from aiohttp import web
+
+    from server.app_keys import SETTINGS
+    from server.ws import drain
+
+    loop = asyncio.get_running_loop()
+    server = app[SETTINGS].server
+    draining: list[asyncio.Task[None]] = []
+
+    def stop_now() -> None:
+        raise web.GracefulExit()
+
+    async def drain_then_stop() -> None:
+        try:
+            await drain(app, server.drain_grace_s, server.drain_spread_s)
+        finally:
+            loop.call_soon(stop_now)
+
+    def on_sigterm() -> None:
+        if draining:
+            stop_now()
+        draining.append(loop.create_task(drain_then_stop()))
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGINT, stop_now)
 
 
 def _bind(host: str, port: int) -> list[socket.socket]:

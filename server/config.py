@@ -43,6 +43,10 @@ class ServerSettings(_Section):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     data_dir: str = "var"
+    # SIGTERM drains: readiness 503 for drain_grace_s (load balancers notice), then clients
+    # are asked to reconnect elsewhere over drain_spread_s, then in-flight work finishes.
+    drain_grace_s: float = 2
+    drain_spread_s: float = 5
 
 
 class DatabaseSettings(_Section):

@@ -106,7 +106,7 @@ async def long_poll(
                     "epoch": current,
                 }
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or hub.closing:  # draining: answer now, the next poll goes on
                 return {"events": [], "seq": after, "epoch": current}
             ended: str | None = None
             with contextlib.suppress(TimeoutError):
