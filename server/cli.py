@@ -150,10 +150,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import uvloop
 
     from server.bootstrap import context
+    from server.http.worker_metrics import serve_worker_metrics
     from server.jobs.runtime import run_worker
 
     async def work() -> None:
-        async with context(settings) as ctx:
+        async with (
+            context(settings) as ctx,
+            serve_worker_metrics(ctx, settings.server.host, settings.jobs.metrics_port),
+        ):
             await run_worker(ctx, concurrency=args.concurrency)
 
     uvloop.run(work())

@@ -135,6 +135,8 @@ class JobSettings(_Section):
     retry_base_s: float = 5
     retry_max_s: float = 3600
     shutdown_grace_s: float = 10
+    # `nexgate worker` serves /metrics, /healthz and /readyz here (0: off).
+    metrics_port: int = 9102
     digest_hour_utc: int = 8
     digest_weekday: int = 0
 
