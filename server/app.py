@@ -19,6 +19,7 @@ from server.bootstrap import close_context, open_context, resolve_jwt_secret
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config import Settings
 from server.http import middlewares, openapi
+from server.ops_metrics import loop_lag_watcher
 from server.ws import gateway_lifecycle, gateway_shutdown
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Applic
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[CONTEXT] = await open_context(settings, clock=clock, sweep_outbox=True)
-        yield
+        async with loop_lag_watcher():
+            yield
         await close_context(app[CONTEXT])
 
     app.cleanup_ctx.append(resources)

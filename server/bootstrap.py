@@ -81,7 +81,7 @@ def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
         shared = RedisRateLimiter(bus.redis, prefix=f"{settings.redis.prefix}rl:")  # type: ignore[attr-defined]
         # Redis faults degrade (allow, or 503 by config), never a 500 on every request.
         return FaultTolerantLimiter(shared, settings.redis.rate_limit_on_failure)
-    return MemoryRateLimiter()
+    return FaultTolerantLimiter(MemoryRateLimiter())  # counts rejections; it cannot fail
 
 
 async def open_context(

@@ -45,6 +45,7 @@ from server.bus.base import (
     UserEvent,
     UserListener,
 )
+from server.ops_metrics import timed
 
 log = logging.getLogger("nexgate.bus")
 
@@ -179,7 +180,7 @@ class RedisBus:
         await self._subscriber.aclose()
 
     async def ping(self) -> None:
-        await self.redis.ping()
+        await timed("redis", "ping", self.redis.ping())
         if not self._subscribed.is_set():
             raise ConnectionError("the bus subscription is down (reconnecting)")
 
@@ -271,7 +272,7 @@ class RedisBus:
             new_epoch(),
             *(str(u) for u in users),
         ]
-        positions = await self._script(keys=keys, args=args)
+        positions = await timed("redis", "publish_user", self._script(keys=keys, args=args))
         return [
             UserEvent(u, int(seq), type, data, now, data_json, epoch.decode())
             for u, (epoch, seq) in zip(users, positions, strict=True)
@@ -286,7 +287,7 @@ class RedisBus:
             repr(time.time()).encode(),
             json_dumps(data),
         )
-        await self.redis.publish(self._topic_channel, payload)
+        await timed("redis", "publish_topic", self.redis.publish(self._topic_channel, payload))
 
     # the log ------------------------------------------------------------------------------
 
@@ -296,7 +297,7 @@ class RedisBus:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(self._seq_key(user_id), ["e", "n"])
             pipe.xrange(self._log_key(user_id), min=f"{seq + 1}-0", max="+")
-            (epoch_raw, last_raw), entries = await pipe.execute()
+            (epoch_raw, last_raw), entries = await timed("redis", "events_after", pipe.execute())
         current = epoch_raw.decode() if epoch_raw is not None else None
         if epoch is not None and epoch != current:
             return None
@@ -331,8 +332,12 @@ class RedisBus:
         return events
 
     async def log_position(self, user_id: uuid.UUID) -> tuple[str, int]:
-        epoch, last = await self._position_script(
-            keys=[self._seq_key(user_id), self._log_key(user_id)], args=[new_epoch()]
+        epoch, last = await timed(
+            "redis",
+            "log_position",
+            self._position_script(
+                keys=[self._seq_key(user_id), self._log_key(user_id)], args=[new_epoch()]
+            ),
         )
         return epoch.decode(), int(last or 0)
 

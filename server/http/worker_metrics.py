@@ -13,6 +13,7 @@ from aiohttp import web
 from server.app_keys import CONTEXT
 from server.domain.context import Context
 from server.http import health
+from server.ops_metrics import loop_lag_watcher
 
 log = logging.getLogger("nexgate.worker")
 
@@ -22,7 +23,8 @@ async def serve_worker_metrics(ctx: Context, host: str, port: int) -> AsyncItera
     """Serve while the block runs; yields the bound port (None when off: port 0, or the port
     is taken: logged, the worker runs on without it rather than not at all)."""
     if not port:
-        yield None
+        async with loop_lag_watcher():
+            yield None
         return
     app = web.Application()
     app[CONTEXT] = ctx
@@ -39,6 +41,7 @@ async def serve_worker_metrics(ctx: Context, host: str, port: int) -> AsyncItera
             log.warning("worker metrics not served on %s:%s: %s", host, port, exc.strerror)
             yield None
             return
-        yield port
+        async with loop_lag_watcher():
+            yield port
     finally:
         await runner.cleanup()
