@@ -254,3 +254,25 @@ async def test_a_live_socket_is_told_when_its_log_is_reset(client, own_redis: Ow
     assert frame["d"]["code"] == "log_reset" and frame["d"]["epoch"] != sock.ready["epoch"]
     closing = await sock.ws.receive(5)
     assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, CloseCode.LOG_RESET)
+
+
+async def test_during_a_redis_outage_reads_work_and_the_gateway_says_what_it_cannot(
+    client, own_redis: OwnRedis
+):
+    alice = await register(client, "alice")
+    bob = await register(client, "bob")
+    cid = await open_dm(client, alice, bob)
+    own_redis.kill()
+    # HTTP reads need only PostgreSQL: served (the rate limiter fails open).
+    resp = await client.get(f"/api/conversations/{cid}/messages", headers=bob.auth)
+    assert resp.status == 200
+    # A socket cannot be identified without the bus: told so (4000, retry), not a bare drop.
+    sock = await open_socket(client)
+    await sock.send(frames.identify(bob.token))
+    code, reason = await sock.closed(15)
+    assert code == CloseCode.UNKNOWN_ERROR and "bus unavailable" in reason
+    await own_redis.restart(0)
+    again = await open_socket(client)
+    async with asyncio.timeout(15):  # stale pooled connections are replaced, not surfaced
+        ready = await again.identify(bob.token)
+    assert ready["epoch"]

@@ -29,6 +29,7 @@ from protocol.constants import (
     Op,
 )
 from server.bus.base import UserEvent
+from server.bus.faults import is_bus_failure
 from server.domain import accounts
 from server.domain.auth_tokens import Principal
 from server.domain.presence import hidden_from_viewer
@@ -297,7 +298,18 @@ class Connection:
             msg = await ws.receive()
             kind = msg.type
             if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                await self.on_frame(msg.data)
+                try:
+                    await self.on_frame(msg.data)
+                except Exception as exc:
+                    # Say what failed (4000: reconnect and resume with backoff), never a bare
+                    # abnormal closure; a bus outage is expected and is no server bug.
+                    if is_bus_failure(exc):
+                        log.warning("gateway: bus unavailable: %s", exc)
+                        self.close(CloseCode.UNKNOWN_ERROR, "event bus unavailable: retry soon")
+                    else:
+                        log.exception("gateway frame failed")
+                        self.close(CloseCode.UNKNOWN_ERROR, "server error: reconnect and resume")
+                    break
             else:  # CLOSE / CLOSING / CLOSED / ERROR
                 break
 
@@ -404,9 +416,15 @@ class Connection:
         try:
             self.epoch, self.last_s = await hub.bus.log_position(principal.user_id)
             await self.save_session()
-        except Exception:
-            log.exception("identify failed")
-            self.close(CloseCode.UNKNOWN_ERROR, "server error: try again")
+        except Exception as exc:
+            if not is_bus_failure(exc):
+                log.exception("identify failed")
+            self.close(
+                CloseCode.UNKNOWN_ERROR,
+                "event bus unavailable: retry soon"
+                if is_bus_failure(exc)
+                else "server error: try again",
+            )
             return
         self.write_frame(
             {
