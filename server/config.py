@@ -207,7 +207,9 @@ def _secret_files(env: dict[str, str]) -> dict[str, str]:
         if not name.endswith("_FILE") or not path:
             continue
         target = name[: -len("_FILE")]
-        if not (target.startswith("NEXGATE_") or target in ("DATABASE_URL", "REDIS_URL")):
+        if target == "NEXGATE_CONFIG" or not (
+            target.startswith("NEXGATE_") or target in ("DATABASE_URL", "REDIS_URL")
+        ):
             continue
         if env.get(target):
             raise ConfigError(f"set {target} or {name}, not both")

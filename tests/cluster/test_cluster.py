@@ -199,6 +199,17 @@ async def _all_delivered(sender: Sender, phones: list[Phone], wait_s: float = 40
     raise AssertionError(f"confirmed DMs never delivered, per conversation: {lost}")
 
 
+async def _sockets_on(http: aiohttp.ClientSession, node: Node) -> int:
+    """The WebSockets a node holds, from its own /metrics (not through the balancer)."""
+    async with http.get(f"{node.url}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("nexgate_gateway_connections{") and 'transport="websocket"' in line
+    )
+
+
 async def _wait_http(http: aiohttp.ClientSession, url: str, status: int = 200, wait_s: float = 30):
     async with asyncio.timeout(wait_s):
         while True:
@@ -260,7 +271,13 @@ async def test_the_cluster_survives_kill_drain_and_a_redis_restart(clean_db, tmp
         await sender.burst(conversations, 10)
         await _all_delivered(sender, phones)
 
-        # 2. A node dies with -9 mid-stream: its clients resume on the other node.
+        # 2. A node dies with -9 mid-stream: its clients resume on the other node. The victim
+        # is the node holding more of the phones' sockets (so some must move).
+        held = [await _sockets_on(http, node) for node in nodes]
+        assert sum(held) >= RECIPIENTS
+        if held[1] > held[0]:
+            nodes.reverse()
+            ports.reverse()
         victim = nodes[0]
         sending = asyncio.create_task(sender.burst(conversations, 40))
         await asyncio.sleep(0.5)
