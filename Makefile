@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint fmt install clean
+.PHONY: run demo test cluster-test constraints lint fmt install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,17 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --ignore=tests/cluster $(PYTEST_ARGS)
+
+# The multi-node layout of deploy/ as processes: HAProxy, two nodes, a worker, PostgreSQL and a
+# Redis of its own, through kill -9, a drain and a Redis restart (needs haproxy, redis-server).
+cluster-test: $(STAMP)
+	$(PY) -m pytest -q tests/cluster $(PYTEST_ARGS)
+
+# Pin the runtime dependencies this venv passed the tests with (the Docker image uses them).
+constraints: $(STAMP)
+	{ sed -n 1,3p constraints.txt; $(PY) deploy/pin_constraints.py; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

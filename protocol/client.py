@@ -111,6 +111,7 @@ class GatewayClient:
         self.topics: set[str] = set()
         self.session_id: str | None = None
         self.seq = 0
+        self.epoch: str | None = None  # the log `seq` counts in (from ready / resumed)
         self.user: dict[str, Any] | None = None
         self.hello: dict[str, Any] = {}
         self.reconnects = 0
@@ -248,7 +249,7 @@ class GatewayClient:
             self.hello = hello.get("d") or {}
             token = await self._get_token()
             if resume and self.session_id is not None:
-                await self._send(ws, frames.resume(token, self.session_id, self.seq))
+                await self._send(ws, frames.resume(token, self.session_id, self.seq, self.epoch))
             else:
                 await self._send(ws, frames.identify(token))
             replayed: list[GatewayEvent] = []
@@ -259,6 +260,7 @@ class GatewayClient:
                     d = frame["d"]
                     invalid = resume and self.session_id is not None
                     self.session_id, self.user, self.seq = d["session_id"], d["user"], d["seq"]
+                    self.epoch = d.get("epoch")
                     self._ws = ws
                     if invalid:  # identify after invalid_session: topics must be renewed
                         self._emit(GatewayEvent(INVALID_SESSION_EVENT, {"resumable": False}))
@@ -266,6 +268,7 @@ class GatewayClient:
                 if op == Op.RESUMED:
                     self._ws = ws
                     self.resumes += 1
+                    self.epoch = frame["d"].get("epoch", self.epoch)
                     for event in replayed:
                         self._emit(event)
                     return frame["d"]

@@ -70,6 +70,7 @@ class CloseCode(IntEnum):
     FRAME_TOO_LARGE = 4011  # a frame over the size limit
     SERVER_RESTART = 4012  # the node is going away; reconnect (to any node) and resume
     TOO_MANY_SOCKETS = 4013  # the user opened more sockets than allowed; this was the oldest
+    LOG_RESET = 4014  # the user's event log lost its history (new epoch): identify, refetch
 
 
 # Codes after which a client should reconnect and `resume` (the others need a fix or identify).
@@ -110,6 +111,7 @@ class ErrorCode:
     TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
     RATE_LIMITED: Final = "rate_limited"
     INTERNAL_ERROR: Final = "internal_error"
+    UNAVAILABLE: Final = "unavailable"  # a backing service is down for a moment: retry later
     BAD_REQUEST: Final = "bad_request"
 
 

@@ -103,8 +103,11 @@ def identify(token: str, **properties: str) -> dict[str, Any]:
     return frame(Op.IDENTIFY, d)
 
 
-def resume(token: str, session_id: str, seq: int) -> dict[str, Any]:
-    return frame(Op.RESUME, {"token": token, "session_id": session_id, "seq": seq})
+def resume(token: str, session_id: str, seq: int, epoch: str | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {"token": token, "session_id": session_id, "seq": seq}
+    if epoch is not None:
+        d["epoch"] = epoch
+    return frame(Op.RESUME, d)
 
 
 def heartbeat(seq: int | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ background work (server/capabilities.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -13,11 +14,12 @@ from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from server import capabilities
-from server.app_keys import CONTEXT, SETTINGS
+from server.app_keys import CONTEXT, DRAINING, SETTINGS
 from server.bootstrap import close_context, open_context, resolve_jwt_secret
 from server.clock import SYSTEM_CLOCK, Clock
 from server.config import Settings
 from server.http import middlewares, openapi, web_security
+from server.ops_metrics import loop_lag_watcher
 from server.ws import gateway_lifecycle, gateway_shutdown
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Applic
         middlewares=[middlewares.request_context, middlewares.errors],
     )
     app[SETTINGS] = settings
+    app[DRAINING] = asyncio.Event()
     session_key = hashlib.sha256(b"session:" + secret.encode()).digest()
     setup_sessions(
         app,
@@ -48,7 +51,8 @@ def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Applic
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[CONTEXT] = await open_context(settings, clock=clock, sweep_outbox=True)
-        yield
+        async with loop_lag_watcher():
+            yield
         await close_context(app[CONTEXT])
 
     app.cleanup_ctx.append(resources)

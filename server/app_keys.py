@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from server.config import Settings
@@ -10,5 +12,7 @@ from server.domain.context import Context
 
 SETTINGS = web.AppKey("settings", Settings)
 CONTEXT = web.AppKey("context", Context)
+# Set when the node begins a graceful drain: readiness answers 503 from then on.
+DRAINING = web.AppKey("draining", asyncio.Event)
 
 PRINCIPAL = web.RequestKey("principal", Principal)

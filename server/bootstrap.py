@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from server.bus.base import Bus
+from server.bus.faults import FaultTolerantLimiter
 from server.bus.memory import MemoryBus
 from server.bus.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.clock import SYSTEM_CLOCK, Clock
@@ -81,9 +82,14 @@ def make_limiter(settings: Settings, bus: Bus, clock: Clock = SYSTEM_CLOCK) -> R
     configured key prefix), else in process memory."""
     if settings.redis.url:
         # make_bus gives a RedisBus whenever a Redis URL is set (the Bus protocol has no .redis).
-        redis = bus.redis  # type: ignore[attr-defined]
-        return RedisRateLimiter(redis, prefix=f"{settings.redis.prefix}rl:", clock=clock)
-    return MemoryRateLimiter(clock)
+        shared = RedisRateLimiter(
+            bus.redis,  # type: ignore[attr-defined]
+            prefix=f"{settings.redis.prefix}rl:",
+            clock=clock,
+        )
+        # Redis faults degrade (allow, or 503 by config), never a 500 on every request.
+        return FaultTolerantLimiter(shared, settings.redis.rate_limit_on_failure)
+    return FaultTolerantLimiter(MemoryRateLimiter(clock))  # counts rejections; cannot fail
 
 
 def make_scanner(settings: Settings) -> VirusScanner | None:

@@ -11,9 +11,10 @@ import socket
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from server.config import Settings, load_settings
+from server.config import ConfigError, Settings, load_settings
 from server.logs import configure_logging
 from server.store.embedded import EmbeddedError, release_embedded, stop_embedded
 
@@ -48,9 +49,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     def announce(_: str) -> None:
         print(f"Nexgate listening on {url} ({database}, {bus}); Ctrl-C to stop", flush=True)
 
+    app = create_app(settings)
+    app.on_startup.append(_drain_on_sigterm)
     try:
         web.run_app(
-            create_app(settings),
+            app,
+            handle_signals=False,  # _drain_on_sigterm: SIGTERM drains, SIGINT stops now
             sock=sockets,
             print=announce,
             access_log=None,
@@ -61,6 +65,36 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         for sock in sockets:
             sock.close()
     return 0
+
+
+async def _drain_on_sigterm(app: Any) -> None:
+    """SIGTERM (a rolling deploy, `docker stop`, Kubernetes): drain, then stop as usual.
+    SIGINT, or a second SIGTERM while draining, stops at once."""
+    from aiohttp import web
+
+    from server.app_keys import SETTINGS
+    from server.ws import drain
+
+    loop = asyncio.get_running_loop()
+    server = app[SETTINGS].server
+    draining: list[asyncio.Task[None]] = []
+
+    def stop_now() -> None:
+        raise web.GracefulExit()
+
+    async def drain_then_stop() -> None:
+        try:
+            await drain(app, server.drain_grace_s, server.drain_spread_s)
+        finally:
+            loop.call_soon(stop_now)
+
+    def on_sigterm() -> None:
+        if draining:
+            stop_now()
+        draining.append(loop.create_task(drain_then_stop()))
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGINT, stop_now)
 
 
 def _bind(host: str, port: int) -> list[socket.socket]:
@@ -116,10 +150,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import uvloop
 
     from server.bootstrap import context
+    from server.http.worker_metrics import serve_worker_metrics
     from server.jobs.runtime import run_worker
 
     async def work() -> None:
-        async with context(settings) as ctx:
+        async with (
+            context(settings) as ctx,
+            serve_worker_metrics(ctx, settings.server.host, settings.jobs.metrics_port),
+        ):
             await run_worker(ctx, concurrency=args.concurrency)
 
     uvloop.run(work())
@@ -168,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         if extend:
             extend(cmd)
     args = parser.parse_args(argv)
-    settings = load_settings(args.config)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"nexgate: configuration error: {exc}", file=sys.stderr, flush=True)
+        return 2
     configure_logging(settings.server.log_level, settings.server.log_format)
     # SIGTERM ends a command the way Ctrl-C does, so the embedded database it started stops.
     # (`serve` and `worker` install their own handlers for both while their loop runs.)

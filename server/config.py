@@ -24,6 +24,14 @@ DEFAULT_CONFIG = next(
 )
 
 
+class ConfigError(ValueError):
+    """Settings the server refuses to start with (unsafe or unreadable); names the setting."""
+
+
+# Placeholders of the example configs: a secret still reading like this was never filled in.
+PLACEHOLDER_MARKERS = ("change_me", "changeme")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,6 +44,10 @@ class ServerSettings(_Section):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     data_dir: str = "var"
+    # SIGTERM drains: readiness 503 for drain_grace_s (load balancers notice), then clients
+    # are asked to reconnect elsewhere over drain_spread_s, then in-flight work finishes.
+    drain_grace_s: float = 2
+    drain_spread_s: float = 5
 
 
 def _comma_list(value: Any) -> Any:
@@ -94,6 +106,9 @@ class DatabaseSettings(_Section):
 class RedisSettings(_Section):
     url: str = ""
     prefix: str = "ng:"
+    # What rate limiting does while Redis fails: "open" allows (metric + log line),
+    # "unavailable" answers 503 with Retry-After.
+    rate_limit_on_failure: Literal["open", "unavailable"] = "open"
 
 
 class AuthSettings(_Section):
@@ -181,6 +196,8 @@ class JobSettings(_Section):
     retry_base_s: float = 5
     retry_max_s: float = 3600
     shutdown_grace_s: float = 10
+    # `nexgate worker` serves /metrics, /healthz and /readyz here (0: off).
+    metrics_port: int = 9102
     digest_hour_utc: int = 8
     digest_weekday: int = 0
 
@@ -286,9 +303,36 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path!r}: {exc.strerror}") from None
+
+
+def _secret_files(env: dict[str, str]) -> dict[str, str]:
+    """`X_FILE=/path` (a Kubernetes / Docker secret mounted as a file) reads as `X=<contents>`,
+    for every NEXGATE_* setting and DATABASE_URL / REDIS_URL."""
+    resolved = dict(env)
+    for name, path in env.items():
+        if not name.endswith("_FILE") or not path:
+            continue
+        target = name[: -len("_FILE")]
+        if target == "NEXGATE_CONFIG" or not (
+            target.startswith("NEXGATE_") or target in ("DATABASE_URL", "REDIS_URL")
+        ):
+            continue
+        if env.get(target):
+            raise ConfigError(f"set {target} or {name}, not both")
+        resolved[target] = _read_secret_file(name, path)
+        del resolved[name]
+    return resolved
+
+
 def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     sections = Settings.model_fields
+    env = _secret_files(env)
     for name, value in env.items():
         if not name.startswith("NEXGATE_") or name == "NEXGATE_CONFIG":
             continue
@@ -319,4 +363,32 @@ def load_settings(
         data = _merge(data, tomllib.loads(Path(extra_path).read_text()))
     data = _merge(data, _env_overrides(env))
     data = _merge(data, overrides)
-    return Settings.model_validate(data)
+    settings = Settings.model_validate(data)
+    check_safe(settings)
+    return settings
+
+
+def _placeholders(section: str, model: BaseModel) -> list[str]:
+    found = []
+    for key, value in model:
+        if isinstance(value, str) and any(m in value.lower() for m in PLACEHOLDER_MARKERS):
+            found.append(f"{section}.{key}")
+    return found
+
+
+def check_safe(settings: Settings) -> None:
+    """Refuse settings that would run but be unsafe: placeholder secrets, and a multi-node
+    deployment (Redis) without a shared signing secret (each node would generate its own, and
+    a token issued by one would fail on the others)."""
+    placeholders = [name for section, model in settings for name in _placeholders(section, model)]
+    if placeholders:
+        raise ConfigError(
+            f"{', '.join(placeholders)}: still the example's CHANGE_ME placeholder; set a real "
+            "value (env NEXGATE_<SECTION>_<KEY>, or NEXGATE_<SECTION>_<KEY>_FILE for a file)"
+        )
+    if settings.redis.url and not settings.auth.jwt_secret:
+        raise ConfigError(
+            "auth.jwt_secret is required with redis.url (several nodes must share it; it also "
+            "keys the session cookies): set NEXGATE_AUTH_JWT_SECRET or "
+            "NEXGATE_AUTH_JWT_SECRET_FILE"
+        )

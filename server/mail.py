@@ -9,6 +9,7 @@ from typing import Protocol
 import aiosmtplib
 
 from server.config import SmtpSettings
+from server.ops_metrics import deliver
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,17 @@ class SmtpMailer:
 
     async def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
         s = self._settings
-        await aiosmtplib.send(
-            _message(s.sender, to, subject, text, html),
-            hostname=s.host,
-            port=s.port,
-            username=s.username or None,
-            password=s.password or None,
-            start_tls=s.starttls,
-            timeout=15,
+        await deliver(
+            "mail",
+            lambda: aiosmtplib.send(
+                _message(s.sender, to, subject, text, html),
+                hostname=s.host,
+                port=s.port,
+                username=s.username or None,
+                password=s.password or None,
+                start_tls=s.starttls,
+                timeout=15,
+            ),
         )
 
 

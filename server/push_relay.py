@@ -12,6 +12,7 @@ import orjson
 from server.config import PushSettings
 from server.domain.push import LoggingPushSender, PushMessage, PushSender
 from server.jobs.registry import PermanentJobError
+from server.ops_metrics import deliver
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ class WebhookPushSender:
         return self._session
 
     async def send(self, message: PushMessage) -> None:
+        await deliver("push", lambda: self._send(message))
+
+    async def _send(self, message: PushMessage) -> None:
         body = orjson.dumps(message.to_json())
         headers = {"Content-Type": "application/json", "User-Agent": "nexgate-push/1"}
         if self._secret:

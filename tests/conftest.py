@@ -10,6 +10,7 @@ pytest.register_assert_rewrite("tests.helpers")
 pytest_plugins = [
     "tests.fixtures.database",  # database_url, clean_db: a real PostgreSQL, emptied per test
     "tests.fixtures.redis",  # redis_url, redis_prefix, bus_engine (memory / redis)
+    "tests.fixtures.own_redis",  # own_redis: a redis-server of the test's own, to kill
     "tests.fixtures.app",  # settings (app_settings marker, overrides), client, users
     "tests.fixtures.commerce",  # commerce: the commerce service's ingest client
     "tests.fixtures.smtp",  # smtp_server

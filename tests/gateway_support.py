@@ -20,6 +20,7 @@ class RawSocket:
         self.ws = ws
         self.codec = get_codec(encoding)
         self.hello: dict[str, Any] = {}
+        self.ready: dict[str, Any] = {}  # the last ready's d
 
     async def send(self, frame: dict[str, Any]) -> None:
         data = self.codec.encode(frame)
@@ -71,7 +72,8 @@ class RawSocket:
 
     async def identify(self, token: str) -> dict[str, Any]:
         await self.send(frames.identify(token))
-        return (await self.expect(Op.READY))["d"]
+        self.ready = (await self.expect(Op.READY))["d"]
+        return self.ready
 
     async def call(self, method: str, call_id: str = "c1", **params: Any) -> dict[str, Any]:
         await self.send(frames.call(call_id, method, params))

@@ -133,6 +133,49 @@ async def test_events_after_replays_in_order(make_bus):
     assert await bus.events_after(uuid.uuid4(), 0) == []
 
 
+async def test_every_event_and_position_names_the_logs_epoch(make_bus):
+    bus = await make_bus()
+    user = uuid.uuid4()
+    epoch, seq = await bus.log_position(user)  # a fresh log is pinned to an epoch at once
+    assert epoch and seq == 0
+    events = await bus.publish_user([user], "t.n", {})
+    assert (events[0].epoch, events[0].seq) == (epoch, 1)
+    assert [e.epoch for e in await bus.events_after(user, 0, epoch)] == [epoch]
+    # A cursor of another epoch never selects this log's events.
+    assert await bus.events_after(user, 0, "another-epoch") is None
+    assert await bus.log_position(user) == (epoch, 1)
+
+
+async def test_a_new_engine_process_starts_new_epochs():
+    before, after = MemoryBus(), MemoryBus()  # a restarted single node
+    user = uuid.uuid4()
+    assert (await before.log_position(user))[0] != (await after.log_position(user))[0]
+
+
+async def test_a_redis_log_that_lost_its_history_starts_a_new_epoch(redis_nodes):
+    node, other = await redis_nodes(), await redis_nodes()
+    user = uuid.uuid4()
+    for _ in range(3):
+        await node.publish_user([user], "t.n", {})
+    old_epoch, _ = await node.log_position(user)
+    got: list = []
+    other.user_listeners.append(got.append)
+    # The counter is lost (a flush, an eviction, a failover) but a stale log stream remains.
+    await node.redis.delete(node._seq_key(user))
+    [event] = await node.publish_user([user], "t.after", {})
+    assert event.epoch != old_epoch and event.seq == 1  # seq 1 again, in a new epoch
+    # The leftover stream of the old epoch is gone: the new log holds only the new event.
+    assert [(e.epoch, e.seq, e.type) for e in await node.events_after(user, 0)] == [
+        (event.epoch, 1, "t.after")
+    ]
+    assert await node.events_after(user, 0, old_epoch) is None
+    async with asyncio.timeout(5):
+        while not [e for e in got if e.type == "t.after"]:  # noqa: ASYNC110 (a plain list)
+            await asyncio.sleep(0.01)
+    [seen] = [e for e in got if e.type == "t.after"]
+    assert (seen.epoch, seen.seq) == (event.epoch, 1)  # other nodes learn the epoch too
+
+
 async def test_log_depth_bounds_what_can_be_resumed(make_bus):
     bus = await make_bus(log_depth=3)
     user = uuid.uuid4()

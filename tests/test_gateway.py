@@ -616,7 +616,7 @@ async def test_server_failure_during_identify_closes_4000(client, alice, monkeyp
     async def broken(user_id):
         raise ConnectionError("bus down")
 
-    monkeypatch.setattr(bus, "last_seq", broken)
+    monkeypatch.setattr(bus, "log_position", broken)
     sock = await open_socket(client)
     await sock.send(frames.identify(alice.token))
     assert (await sock.closed())[0] == CloseCode.UNKNOWN_ERROR

@@ -41,9 +41,11 @@ async def _poll(client, user, **params):
 
 async def test_long_poll_without_after_tells_the_current_seq(client, alice):
     await publish(client, [alice.id], "test.n", {"n": 1})
+    sock = await connect(client, alice.token)
     resp = await _poll(client, alice)
     assert resp.status == 200
-    assert await resp.json() == {"events": [], "seq": 1}
+    # The cursor counts in the same epoch as the socket's
+    assert await resp.json() == {"events": [], "seq": 1, "epoch": sock.ready["epoch"]}
 
 
 async def test_long_poll_returns_waiting_events_at_once_with_socket_seqs(client, alice):
@@ -66,7 +68,9 @@ async def test_long_poll_waits_for_the_next_event(client, alice):
     assert not waiting.done()
     await publish(client, [alice.id], "test.late", {"ok": True})
     resp = await asyncio.wait_for(waiting, 2)
-    assert await resp.json() == {
+    body = await resp.json()
+    assert body.pop("epoch")
+    assert body == {
         "events": [{"op": "event", "t": "test.late", "s": 1, "d": {"ok": True}}],
         "seq": 1,
     }
@@ -75,6 +79,7 @@ async def test_long_poll_waits_for_the_next_event(client, alice):
 async def test_long_poll_times_out_empty_within_the_bound(client, alice):
     started = time.monotonic()
     body = await (await _poll(client, alice, after=0, timeout=0.3)).json()
+    assert body.pop("epoch")
     assert body == {"events": [], "seq": 0}
     assert 0.25 < time.monotonic() - started < 1.5
     started = time.monotonic()
@@ -113,17 +118,18 @@ async def test_sse_replays_from_last_event_id_then_goes_live(client, alice):
     for n in (1, 2, 3):
         await publish(client, [alice.id], "test.n", {"n": n})
     socket_events = [await sock.expect(Op.EVENT) for _ in range(3)]
-    headers = {**alice.auth, "Last-Event-ID": "1"}
+    epoch = sock.ready["epoch"]
+    headers = {**alice.auth, "Last-Event-ID": f"{epoch}:1"}
     async with client.get("/api/gateway/sse", headers=headers) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         for expected in socket_events[1:]:
             event = await sse_event(resp)
-            assert event["id"] == str(expected["s"])
+            assert event["id"] == f"{epoch}:{expected['s']}"
             assert orjson.loads(event["data"]) == expected
         await publish(client, [alice.id], "test.n", {"n": 4})
         live = await sse_event(resp)
-        assert live["id"] == "4"
+        assert live["id"] == f"{epoch}:4"
         assert orjson.loads(live["data"]) == await sock.expect(Op.EVENT)
 
 
@@ -132,11 +138,13 @@ async def test_sse_without_a_cursor_starts_live_and_keeps_alive(client, alice):
     async with client.get("/api/gateway/sse", headers=alice.auth) as resp:
         first = (await resp.content.readline()).decode()
         assert first.startswith("retry: ")
-        assert (await resp.content.readline()).decode().strip() == ": seq 1"
+        comment = (await resp.content.readline()).decode().strip()
+        assert comment.startswith(": seq 1 epoch ")
+        epoch = comment.rsplit(" ", 1)[1]
         await asyncio.sleep(1.2)  # past one heartbeat interval: a keepalive comment arrived
         await publish(client, [alice.id], "test.new", {"n": 2})
         event = await sse_event(resp)
-        assert event["id"] == "2" and orjson.loads(event["data"])["t"] == "test.new"
+        assert event["id"] == f"{epoch}:2" and orjson.loads(event["data"])["t"] == "test.new"
 
 
 async def test_sse_carries_live_topics_without_ids(client, alice):

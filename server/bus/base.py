@@ -29,7 +29,9 @@ from typing import Any, Protocol
 
 @dataclass(slots=True)
 class UserEvent:
-    """One event in a user's ordered log: `seq` is per user, shared by all devices and nodes."""
+    """One event in a user's ordered log: `seq` is per user, shared by all devices and nodes,
+    and counts within `epoch` (the log's identity: a log that lost its history gets a new one,
+    and its seqs start again at 1)."""
 
     user_id: uuid.UUID
     seq: int
@@ -38,6 +40,7 @@ class UserEvent:
     published_at: float = field(default=0.0)
     # `data` already encoded as JSON, when the engine has it (saves re-encoding on fan-out).
     data_json: bytes | None = field(default=None, repr=False)
+    epoch: str = field(default="")
 
 
 @dataclass(slots=True)
@@ -81,9 +84,12 @@ class Broker(Protocol):
         occurrence order) and deliver it to `user_listeners` on every node; return the events.
 
         - Sequence: each user's event gets that user's last seq + 1: strictly increasing and
-          gapless per user, across every node sharing the engine, never reused while the
-          engine keeps its counters (memory: the process lifetime; Redis: the `seq:` keys,
-          which never expire). Concurrent publishes to one user get distinct consecutive seqs.
+          gapless per user, across every node sharing the engine, never reused within an
+          epoch. Concurrent publishes to one user get distinct consecutive seqs.
+        - Epoch: the identity of the user's log. When the engine loses the counter (memory: a
+          new process; Redis: a restart without persistence, a flush, a failover to a replica
+          that had not caught up, an eviction) the next publish or `log_position` starts a new
+          epoch at seq 0 (and drops any leftover log), so (epoch, seq) is never reused.
         - Atomicity: all users of one call are logged before any is announced. Memory: no await
           between assigning seqs and logging, then listeners run in the caller's task, in
           order, before this returns. Redis: one Lua script (atomic: no other command runs
@@ -114,9 +120,14 @@ class Broker(Protocol):
 class UserLog(Protocol):
     """The per-user ordered event log sessions resume from (written only by `publish_user`)."""
 
-    async def events_after(self, user_id: uuid.UUID, seq: int) -> list[UserEvent] | None:
+    async def events_after(
+        self, user_id: uuid.UUID, seq: int, epoch: str | None = None
+    ) -> list[UserEvent] | None:
         """The user's events with a seq above `seq`, in seq order and gapless, or None when the
         log no longer holds them all.
+
+        - None when `epoch` is given and is not the log's current epoch (the history the
+          cursor counts in is gone: the caller tells the client, which refetches over HTTP).
 
         - [] when `seq` >= `last_seq` (an unknown user: [] for any seq >= 0). A `seq` above
           `last_seq` means the client saw a history the engine lost; callers compare with
@@ -130,6 +141,11 @@ class UserLog(Protocol):
           both are written by one atomic script, so nothing counted is missing from the log).
           A caller that also listens drops what it already delivered by seq.
         """
+        ...
+
+    async def log_position(self, user_id: uuid.UUID) -> tuple[str, int]:
+        """The log's current (epoch, last seq). A user without a log gets one (a new epoch at
+        seq 0), so a cursor handed to a client is always pinned to an epoch. Atomic."""
         ...
 
     async def last_seq(self, user_id: uuid.UUID) -> int:
@@ -255,6 +271,11 @@ class Bus(Broker, UserLog, Presence, SessionStore, RevocationStore, TicketStore,
 
     async def close(self) -> None:
         """Stop delivering and release connections."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise unless the engine can publish and this node receives deliveries right now
+        (Redis: a PING answered and the subscription up; memory: always fine). Readiness."""
         ...
 
 

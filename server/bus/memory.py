@@ -5,6 +5,7 @@ method awaits between reading and writing its state."""
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 import uuid
 from collections import deque
@@ -36,6 +37,8 @@ async def _notify(listeners: list, event: Any) -> None:
 class MemoryBus:
     def __init__(self, log_depth: int = 1000, log_age_s: float = 3600) -> None:
         self.node_id = "memory"
+        # The logs live as long as this process: a restarted server has a new epoch.
+        self.epoch = f"{int(time.time() * 1000):x}{secrets.token_hex(3)}"
         self._log_depth = max(1, log_depth)
         self._log_age_s = log_age_s
         self._seqs: dict[uuid.UUID, int] = {}
@@ -58,6 +61,9 @@ class MemoryBus:
     async def close(self) -> None:
         pass
 
+    async def ping(self) -> None:
+        pass
+
     async def publish_user(
         self, user_ids: Iterable[uuid.UUID], type: str, data: dict[str, Any]
     ) -> list[UserEvent]:
@@ -66,7 +72,7 @@ class MemoryBus:
         for user_id in dict.fromkeys(user_ids):
             seq = self._seqs.get(user_id, 0) + 1
             self._seqs[user_id] = seq
-            event = UserEvent(user_id, seq, type, data, now)
+            event = UserEvent(user_id, seq, type, data, now, epoch=self.epoch)
             log = self._logs.get(user_id)
             if log is None:
                 log = self._logs[user_id] = deque(maxlen=self._log_depth)
@@ -94,7 +100,11 @@ class MemoryBus:
     async def publish_topic(self, topic: str, type: str, data: dict[str, Any]) -> None:
         await _notify(self.topic_listeners, TopicEvent(topic, type, data, time.time()))
 
-    async def events_after(self, user_id: uuid.UUID, seq: int) -> list[UserEvent] | None:
+    async def events_after(
+        self, user_id: uuid.UUID, seq: int, epoch: str | None = None
+    ) -> list[UserEvent] | None:
+        if epoch is not None and epoch != self.epoch:
+            return None
         last = self._seqs.get(user_id, 0)
         if seq >= last:
             return []
@@ -105,6 +115,9 @@ class MemoryBus:
         if events[0].published_at < time.time() - self._log_age_s:
             return None
         return events
+
+    async def log_position(self, user_id: uuid.UUID) -> tuple[str, int]:
+        return self.epoch, self._seqs.get(user_id, 0)
 
     async def last_seq(self, user_id: uuid.UUID) -> int:
         return self._seqs.get(user_id, 0)

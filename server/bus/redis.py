@@ -1,9 +1,12 @@
 """The multi-node engine on Redis (implements `Bus`, server/bus/base.py, with its guarantees).
 
-- Per-user sequence: ``INCR {prefix}seq:<user>``; the resume log: a stream per user
-  ``{prefix}log:<user>`` (entry id ``<seq>-0``, ``MAXLEN ~ depth``, expiring after the log age);
-  fan-out: ``PUBLISH {prefix}ev:user``. One Lua script does all three per user atomically, so
-  every node sees a user's events in `s` order and the log always holds what was announced.
+- Per-user sequence: a hash ``{prefix}useq:<user>`` {e: epoch, n: last seq} (``HINCRBY n``);
+  the resume log: a stream per user ``{prefix}log:<user>`` (entry id ``<seq>-0``,
+  ``MAXLEN ~ depth``, expiring after the log age); fan-out: ``PUBLISH {prefix}ev:user``. One Lua
+  script does all three per user atomically, so every node sees a user's events in `s` order and
+  the log always holds what was announced. A missing hash (Redis restarted without persistence,
+  flushed, failed over, evicted) means the history is gone: the script starts a new epoch at
+  seq 0 and drops any leftover stream, so (epoch, seq) is never reused.
 - Topics: ``PUBLISH {prefix}ev:topic`` (ephemeral, no log).
 - Presence: a sorted set per user ``{prefix}pres:<user>`` of node ids scored by expiry; a node
   refreshes its members every ttl/3; a user is online while any member has not expired (a
@@ -29,6 +32,10 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from protocol.codec import json_dumps
 from server.bus.base import (
@@ -38,6 +45,7 @@ from server.bus.base import (
     UserEvent,
     UserListener,
 )
+from server.ops_metrics import timed
 
 log = logging.getLogger("nexgate.bus")
 
@@ -45,16 +53,38 @@ _PUBLISH_USER = """
 local n = #KEYS / 2
 local out = {}
 for i = 1, n do
-  local seq = redis.call('INCR', KEYS[2 * i - 1])
-  redis.call('XADD', KEYS[2 * i], 'MAXLEN', '~', ARGV[4], seq .. '-0',
+  local counter, stream = KEYS[2 * i - 1], KEYS[2 * i]
+  local epoch = redis.call('HGET', counter, 'e')
+  if not epoch then
+    epoch = ARGV[7]
+    redis.call('HSET', counter, 'e', epoch, 'n', 0)
+    redis.call('DEL', stream)
+  end
+  local seq = redis.call('HINCRBY', counter, 'n', 1)
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[4], seq .. '-0',
              't', ARGV[1], 'd', ARGV[2], 'ts', ARGV[3])
-  redis.call('EXPIRE', KEYS[2 * i], ARGV[5])
-  redis.call('PUBLISH', ARGV[6], ARGV[6 + i] .. ' ' .. seq .. ' ' .. ARGV[3] .. ' ' .. ARGV[1]
-             .. '\\n' .. ARGV[2])
-  out[i] = seq
+  redis.call('EXPIRE', stream, ARGV[5])
+  redis.call('PUBLISH', ARGV[6], ARGV[7 + i] .. ' ' .. epoch .. ' ' .. seq .. ' ' .. ARGV[3]
+             .. ' ' .. ARGV[1] .. '\\n' .. ARGV[2])
+  out[i] = {epoch, seq}
 end
 return out
 """
+
+_LOG_POSITION = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'e', epoch, 'n', 0)
+  redis.call('DEL', KEYS[2])
+end
+return {epoch, redis.call('HGET', KEYS[1], 'n')}
+"""
+
+
+def new_epoch() -> str:
+    """A fresh epoch name: time-ordered (ms) and random, short enough for every frame."""
+    return f"{int(time.time() * 1000):x}{secrets.token_hex(3)}"
 
 
 async def _notify(listeners: list, event: Any) -> None:
@@ -85,12 +115,34 @@ class RedisBus:
         self._presence_ttl_s = float(presence_ttl_s)
         # A blocking pool: at its cap, callers wait for a connection instead of failing with
         # "Too many connections" (which lost events after commit under reconnect storms).
+        # After a Redis restart every pooled connection is dead: a health check (PING on a
+        # connection idle for longer than the interval) and a retry with backoff on connection
+        # errors replace them quietly instead of failing one request per stale connection.
         self.redis: aioredis.Redis = aioredis.Redis.from_pool(
             aioredis.BlockingConnectionPool.from_url(
-                url, decode_responses=False, max_connections=200, timeout=10
+                url,
+                decode_responses=False,
+                max_connections=200,
+                timeout=10,
+                socket_connect_timeout=5,
+                socket_timeout=10,
+                health_check_interval=5,
+                # Two quick retries: enough to replace a stale connection, short enough that
+                # an outage fails fast (callers degrade) instead of stalling each request.
+                retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), 2),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
             )
         )
+        # The subscription blocks reading for as long as the channels are quiet: its own
+        # client, without a read timeout (the pool's would end an idle subscription).
+        self._subscriber: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_connect_timeout=5,
+            health_check_interval=5,
+        )
         self._script = self.redis.register_script(_PUBLISH_USER)
+        self._position_script = self.redis.register_script(_LOG_POSITION)
         self._user_channel = f"{prefix}ev:user".encode()
         self._topic_channel = f"{prefix}ev:topic".encode()
         self._reader: asyncio.Task[None] | None = None
@@ -102,7 +154,7 @@ class RedisBus:
     # keys ---------------------------------------------------------------------------------
 
     def _seq_key(self, user_id: uuid.UUID) -> str:
-        return f"{self.prefix}seq:{user_id}"
+        return f"{self.prefix}useq:{user_id}"
 
     def _log_key(self, user_id: uuid.UUID) -> str:
         return f"{self.prefix}log:{user_id}"
@@ -131,12 +183,18 @@ class RedisBus:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
         await self.redis.aclose()
+        await self._subscriber.aclose()
+
+    async def ping(self) -> None:
+        await timed("redis", "ping", self.redis.ping())
+        if not self._subscribed.is_set():
+            raise ConnectionError("the bus subscription is down (reconnecting)")
 
     async def _listen(self) -> None:
         backoff = 0.1
         first = True
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._user_channel, self._topic_channel)
                 self._subscribed.set()
@@ -158,6 +216,7 @@ class RedisBus:
                     await pubsub.aclose()
                 raise
             except Exception as exc:
+                self._subscribed.clear()
                 log.warning("redis bus subscription lost (%s); retrying in %.1fs", exc, backoff)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -168,9 +227,15 @@ class RedisBus:
         try:
             if channel == self._user_channel:
                 header, _, data_json = raw.partition(b"\n")
-                uid, seq, ts, type_ = header.decode().split(" ", 3)
+                uid, epoch, seq, ts, type_ = header.decode().split(" ", 4)
                 event: Any = UserEvent(
-                    uuid.UUID(uid), int(seq), type_, orjson.loads(data_json), float(ts), data_json
+                    uuid.UUID(uid),
+                    int(seq),
+                    type_,
+                    orjson.loads(data_json),
+                    float(ts),
+                    data_json,
+                    epoch,
                 )
                 listeners: list = self.user_listeners
             else:
@@ -210,12 +275,13 @@ class RedisBus:
             self._log_depth,
             self._log_age_s,
             self._user_channel,
+            new_epoch(),
             *(str(u) for u in users),
         ]
-        seqs = await self._script(keys=keys, args=args)
+        positions = await timed("redis", "publish_user", self._script(keys=keys, args=args))
         return [
-            UserEvent(u, int(s), type, data, now, data_json)
-            for u, s in zip(users, seqs, strict=True)
+            UserEvent(u, int(seq), type, data, now, data_json, epoch.decode())
+            for u, (epoch, seq) in zip(users, positions, strict=True)
         ]
 
     async def publish_topic(self, topic: str, type: str, data: dict[str, Any]) -> None:
@@ -227,15 +293,20 @@ class RedisBus:
             repr(time.time()).encode(),
             json_dumps(data),
         )
-        await self.redis.publish(self._topic_channel, payload)
+        await timed("redis", "publish_topic", self.redis.publish(self._topic_channel, payload))
 
     # the log ------------------------------------------------------------------------------
 
-    async def events_after(self, user_id: uuid.UUID, seq: int) -> list[UserEvent] | None:
+    async def events_after(
+        self, user_id: uuid.UUID, seq: int, epoch: str | None = None
+    ) -> list[UserEvent] | None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self._seq_key(user_id))
+            pipe.hmget(self._seq_key(user_id), ["e", "n"])
             pipe.xrange(self._log_key(user_id), min=f"{seq + 1}-0", max="+")
-            last_raw, entries = await pipe.execute()
+            (epoch_raw, last_raw), entries = await timed("redis", "events_after", pipe.execute())
+        current = epoch_raw.decode() if epoch_raw is not None else None
+        if epoch is not None and epoch != current:
+            return None
         last = int(last_raw or 0)
         if seq >= last:
             return []
@@ -254,18 +325,39 @@ class RedisBus:
                 return None
             data_json = fields[b"d"]
             events.append(
-                UserEvent(user_id, n, fields[b"t"].decode(), orjson.loads(data_json), ts, data_json)
+                UserEvent(
+                    user_id,
+                    n,
+                    fields[b"t"].decode(),
+                    orjson.loads(data_json),
+                    ts,
+                    data_json,
+                    current or "",
+                )
             )
         return events
 
+    async def log_position(self, user_id: uuid.UUID) -> tuple[str, int]:
+        epoch, last = await timed(
+            "redis",
+            "log_position",
+            self._position_script(
+                keys=[self._seq_key(user_id), self._log_key(user_id)], args=[new_epoch()]
+            ),
+        )
+        return epoch.decode(), int(last or 0)
+
     async def last_seq(self, user_id: uuid.UUID) -> int:
-        return int(await self.redis.get(self._seq_key(user_id)) or 0)
+        return int(await self.redis.hget(self._seq_key(user_id), "n") or 0)
 
     async def last_seqs(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
         users = list(user_ids)
         if not users:
             return {}
-        values = await self.redis.mget([self._seq_key(u) for u in users])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for user_id in users:
+                pipe.hget(self._seq_key(user_id), "n")
+            values = await pipe.execute()
         return {u: int(v or 0) for u, v in zip(users, values, strict=True)}
 
     # presence -----------------------------------------------------------------------------

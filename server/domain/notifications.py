@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from server.bus.faults import is_bus_failure
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.notification_catalog import (
@@ -110,6 +111,18 @@ def _usernames(actors: list[dict[str, Any]]) -> list[str]:
     return [a["username"] for a in actors]
 
 
+async def _online(ctx: Context, user_id: uuid.UUID) -> bool:
+    """Whether the user has a live session; when presence cannot be read (the bus is down),
+    offline: a push that duplicates a live event beats an alert lost with the bus."""
+    try:
+        return bool(await ctx.bus.online_users([user_id]))
+    except Exception as exc:
+        if not is_bus_failure(exc):
+            raise
+        log.warning("presence unavailable; pushing to %s", user_id)
+        return False
+
+
 async def notify(
     ctx: Context,
     tx: Transaction,
@@ -172,7 +185,7 @@ async def notify(
 
     # Everything that does not need the batch row happens before the upsert locks it, so
     # concurrent events of one batch hold that lock as briefly as possible.
-    push = channels.push and not await ctx.bus.online_users([recipient_id])
+    push = channels.push and not await _online(ctx, recipient_id)
     payload = _jsonable(data or {})
     row = None
     now = ctx.clock.now()

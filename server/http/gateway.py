@@ -42,6 +42,12 @@ class EventsQuery(BaseModel):
         ge=0,
         description="Return events with s > after. Omit to learn the current seq at once.",
     )
+    epoch: str | None = Field(
+        None,
+        max_length=64,
+        description="The epoch `after` counts in (from the last answer): 410 log_reset if the "
+        "log has a new one",
+    )
     timeout: float | None = Field(
         None, ge=0, description="Seconds to wait for an event (capped by the server's limit)"
     )
@@ -53,6 +59,9 @@ class SseQuery(BaseModel):
 
     after: int | None = Field(
         None, ge=0, description="Replay events with s > after first (Last-Event-ID wins)"
+    )
+    epoch: str | None = Field(
+        None, max_length=64, description="The epoch `after` counts in (Last-Event-ID wins)"
     )
     topics: str | None = Field(
         None, max_length=4000, description="Comma-separated live topics, e.g. poll:<id>"
@@ -88,6 +97,7 @@ class EventsPage(BaseModel):
 
     events: list[EventEnvelope]
     seq: int = Field(description="Pass as `after` next time")
+    epoch: str = Field(description="The epoch `seq` counts in: pass as `epoch` next time")
 
 
 @routes.get("/api/gateway/ws")
@@ -124,7 +134,9 @@ async def gateway_events(request: web.Request, query: EventsQuery) -> dict[str, 
     hub = request.app[HUB]
     limit_s = hub.settings.longpoll_timeout_s
     timeout = limit_s if query.timeout is None else min(query.timeout, limit_s)
-    return await fallback.long_poll(hub, principal(request), query.after, timeout, query.limit)
+    return await fallback.long_poll(
+        hub, principal(request), query.after, timeout, query.limit, query.epoch
+    )
 
 
 @routes.post("/api/gateway/tickets")
@@ -155,7 +167,8 @@ def _bearer_or_ticket(handler):
 @routes.get("/api/gateway/sse")
 @_bearer_or_ticket
 @endpoint(
-    "SSE fallback: the user's events as text/event-stream (id = seq; honours Last-Event-ID), "
+    "SSE fallback: the user's events as text/event-stream (id = <epoch>:<seq>; honours "
+    "Last-Event-ID), "
     "plus optional live topics",
     query=SseQuery,
     # Authenticated in the handler: the bearer token, the session cookie or a stream ticket.
@@ -165,15 +178,15 @@ def _bearer_or_ticket(handler):
     operation_id="gateway.stream_events",
 )
 async def gateway_sse(request: web.Request, query: SseQuery) -> web.StreamResponse:
-    """A `text/event-stream` of the user's events (each with `id` = seq, so a reconnect with
-    Last-Event-ID resumes), plus the events of the public live topics asked for. Authenticated
-    by the bearer token, the web session cookie, or `ticket` (single use). An EventSource
-    (`Accept: text/event-stream`) whose cursor the log no longer holds gets `event: resync`
-    instead of a 410 it could not read."""
+    """A `text/event-stream` of the user's events (each with `id` = `<epoch>:<seq>`, so a
+    reconnect with Last-Event-ID resumes), plus the events of the public live topics asked for.
+    Authenticated by the bearer token, the web session cookie, or `ticket` (single use). A
+    cursor the log no longer holds (trimmed, or of an older epoch) is 410; an EventSource
+    (`Accept: text/event-stream`) gets `event: resync` instead, which it can read."""
     hub = request.app[HUB]
     topics = [t.strip() for t in (query.topics or "").split(",") if t.strip()]
     if query.ticket is not None:
         who = await stream_tickets.redeem(context(request), query.ticket)
     else:
         who = principal(request)
-    return await fallback.sse(request, hub, who, query.after, topics)
+    return await fallback.sse(request, hub, who, query.after, topics, query.epoch)

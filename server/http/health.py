@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
 from aiohttp import web
 
-from server.app_keys import CONTEXT
-from server.http.metrics import DB_POOL_IN_USE, DB_POOL_SIZE, render_metrics
+from server.app_keys import CONTEXT, DRAINING
+from server.http.metrics import DB_POOL_IN_USE, DB_POOL_MAX, DB_POOL_SIZE, READY, render_metrics
 
 routes = web.RouteTableDef()
 
@@ -15,14 +18,29 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _check(probe: Awaitable[None], timeout_s: float = 2.0) -> str:
+    try:
+        await asyncio.wait_for(probe, timeout_s)
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}: {exc}"[:200]
+    return "ok"
+
+
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
+    """Ready to take traffic: the database and the bus each answer (reported separately), and
+    the node is not draining. 503 otherwise, so a load balancer sends clients elsewhere."""
     ctx = request.app[CONTEXT]
-    try:
-        await ctx.db.ping()
-    except Exception as exc:
-        return web.json_response({"status": "unavailable", "database": str(exc)}, status=503)
-    return web.json_response({"status": "ready"})
+    database, bus = await asyncio.gather(_check(ctx.db.ping()), _check(ctx.bus.ping()))
+    draining = DRAINING in request.app and request.app[DRAINING].is_set()
+    ready = database == "ok" and bus == "ok" and not draining
+    body = {
+        "status": "ready" if ready else ("draining" if draining else "unavailable"),
+        "database": database,
+        "bus": bus,
+    }
+    READY.set(1 if ready else 0)
+    return web.json_response(body, status=200 if ready else 503)
 
 
 @routes.get("/metrics")
@@ -30,5 +48,6 @@ async def metrics(request: web.Request) -> web.Response:
     db = request.app[CONTEXT].db
     DB_POOL_IN_USE.set(db.in_use)
     DB_POOL_SIZE.set(db.pool.size)
+    DB_POOL_MAX.set(db.pool.maxsize or 0)
     body, content_type = render_metrics()
     return web.Response(body=body, headers={"Content-Type": content_type})

@@ -15,6 +15,10 @@ HTTP_LATENCY = Histogram(
 )
 DB_POOL_IN_USE = Gauge("nexgate_db_pool_in_use", "Database connections checked out")
 DB_POOL_SIZE = Gauge("nexgate_db_pool_size", "Database connections open")
+DB_POOL_MAX = Gauge("nexgate_db_pool_max", "The database pool's maximum size (database.pool_max)")
+READY = Gauge(
+    "nexgate_ready", "1 when the last readiness check passed (database, bus, not draining)"
+)
 
 
 def render_metrics() -> tuple[bytes, str]:

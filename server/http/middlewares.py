@@ -11,9 +11,10 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from server.app_keys import CONTEXT, PRINCIPAL
+from server.bus.faults import is_bus_failure
 from server.domain import accounts
 from server.domain.auth_tokens import Principal
-from server.errors import AppError, RateLimited, Unauthorized
+from server.errors import AppError, Unauthorized
 from server.http.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from server.http.problems import problem
 from server.ids import parse_uuid
@@ -60,7 +61,8 @@ async def request_context(request: web.Request, handler):
 
 
 def error_response(exc: AppError) -> web.Response:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    retry_after = getattr(exc, "retry_after", None)  # 429s and 503s that know when to retry
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if isinstance(exc, Unauthorized):
         headers = {"WWW-Authenticate": "Bearer"}
     return problem(
@@ -80,7 +82,16 @@ async def errors(request: web.Request, handler):
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return problem(exc.status, exc.reason, detail, headers=headers)
-    except Exception:
+    except Exception as exc:
+        if is_bus_failure(exc):
+            log.warning("bus unavailable: %s %s: %s", request.method, request.path, exc)
+            return problem(
+                503,
+                "Service unavailable",
+                "A backing service is temporarily unavailable; retry shortly.",
+                code="unavailable",
+                headers={"Retry-After": "5"},
+            )
         log.exception("unhandled error")
         return problem(500, "Internal server error", "Something went wrong on our side.")
 

@@ -40,7 +40,11 @@ async def run_worker(ctx: Any, concurrency: int | None = None) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, worker.stop)
     print(f"Nexgate worker {worker.name} running (concurrency {worker.concurrency})", flush=True)
+    stopping = asyncio.Event()  # the queue gauges of the worker's own /metrics
+    gauges = asyncio.create_task(refresh_forever(ctx.db, stopping), name="jobs-metrics")
     try:
         await worker.run()
     finally:
+        stopping.set()
+        await asyncio.wait([gauges], timeout=5)
         await worker.close()

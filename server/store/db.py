@@ -16,6 +16,8 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
+from server.ops_metrics import timed_block
+
 log = logging.getLogger(__name__)
 
 psycopg2.extras.register_uuid()
@@ -155,12 +157,12 @@ class Database(_Queries):
         return self.pool.size - self.pool.freesize
 
     async def _run(self, sql: str, params: Params, mode: str) -> Any:
-        async with self.pool.acquire() as conn:
+        async with timed_block("postgresql", "query"), self.pool.acquire() as conn:
             return await _run_on(conn, sql, params, mode)
 
     @asynccontextmanager
     async def transaction(self, *, isolation: str | None = None) -> AsyncIterator[Transaction]:
-        async with self.pool.acquire() as conn:
+        async with timed_block("postgresql", "transaction"), self.pool.acquire() as conn:
             async with conn.cursor() as cur:
                 tx = Transaction(
                     conn, "BEGIN" + (f" ISOLATION LEVEL {isolation}" if isolation else "")

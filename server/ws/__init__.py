@@ -33,3 +33,20 @@ async def gateway_shutdown(app: web.Application) -> None:
     hub = app.get(HUB)
     if hub is not None:
         await hub.shutdown()
+
+
+async def drain(app: web.Application, grace_s: float, spread_s: float) -> None:
+    """Graceful drain before a stop (SIGTERM, see server/cli.py): readiness answers 503 at
+    once; after `grace_s` (time for load balancers to notice) new sockets are refused and
+    connected clients are asked to reconnect elsewhere, spread over `spread_s`. In-flight
+    requests and jobs finish afterwards, in the ordinary shutdown."""
+    import asyncio
+
+    from server.app_keys import DRAINING
+    from server.ws.hub import HUB
+
+    app[DRAINING].set()
+    await asyncio.sleep(grace_s)
+    hub = app.get(HUB)
+    if hub is not None:
+        await hub.drain(spread_s)

@@ -64,6 +64,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from protocol.constants import ErrorCode
+from server.bus.faults import is_bus_failure
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.errors import AppError, RateLimited, ValidationFailed
@@ -168,7 +169,16 @@ async def run_call(
             result = await spec.fn(ctx, principal, value)
     except AppError as exc:
         return {"ok": False, "error": error_body(exc)}
-    except Exception:
+    except Exception as exc:
+        if is_bus_failure(exc):
+            log.warning("gateway call %s: bus unavailable: %s", method, exc)
+            return {
+                "ok": False,
+                "error": {
+                    "code": ErrorCode.UNAVAILABLE,
+                    "message": "A backing service is temporarily unavailable; retry shortly.",
+                },
+            }
         log.exception("gateway call %s failed", method)
         return {
             "ok": False,

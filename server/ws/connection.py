@@ -29,6 +29,7 @@ from protocol.constants import (
     Op,
 )
 from server.bus.base import UserEvent
+from server.bus.faults import is_bus_failure
 from server.domain import accounts
 from server.domain.auth_tokens import Principal
 from server.domain.presence import hidden_from_viewer
@@ -75,6 +76,7 @@ class Connection:
         "closer",
         "codec",
         "deadline",
+        "epoch",
         "flusher",
         "hub",
         "last_s",
@@ -106,6 +108,7 @@ class Connection:
         self.session_id: str | None = None
         self.sign_in_session: str | None = None
         self.last_s = 0
+        self.epoch = ""
         self.pending: list[tuple[UserEvent, Outgoing]] | None = None
         now = time.monotonic()
         self.deadline = now + hub.hello_timeout_s
@@ -184,6 +187,9 @@ class Connection:
         if self.pending is not None:  # identifying / resuming / catching up: keep the order
             self.pending.append((event, out))
             return
+        if event.epoch != self.epoch:
+            self.log_reset(event.epoch)
+            return
         seq = event.seq
         if seq <= self.last_s:
             return  # already delivered (replay and live overlap)
@@ -203,7 +209,7 @@ class Connection:
     async def send_log(self) -> bool:
         """Send every logged event after `last_s`. False if the log no longer has them."""
         assert self.user_id is not None
-        events = await self.hub.bus.events_after(self.user_id, self.last_s)
+        events = await self.hub.bus.events_after(self.user_id, self.last_s, self.epoch)
         if events is None:
             return False
         for event in events:
@@ -223,7 +229,12 @@ class Connection:
         """A delivery was missed (a gap in `s`): fill it from the log, then go on live."""
         try:
             if not await self.send_log():
-                self.close(CloseCode.SLOW_CONSUMER, "missed events: reconnect and resume")
+                assert self.user_id is not None
+                epoch, _ = await self.hub.bus.log_position(self.user_id)
+                if epoch != self.epoch:
+                    self.log_reset(epoch)
+                else:
+                    self.close(CloseCode.SLOW_CONSUMER, "missed events: reconnect and resume")
                 return
             self.flush_pending()
         except Exception:
@@ -231,6 +242,26 @@ class Connection:
             self.close(CloseCode.UNKNOWN_ERROR, "server error: reconnect and resume")
         finally:
             self.catcher = None
+
+    def log_reset(self, epoch: str) -> None:
+        """The user's log lost its history (new epoch): events this socket has not seen may be
+        gone, so it must not go on as if nothing happened. Tell the client (invalid_session,
+        code log_reset) and close: it identifies afresh and refetches state over HTTP."""
+        if self.closed:
+            return
+        metrics.RESUMES.labels("log_reset").inc()
+        self.write_frame(
+            {
+                "op": Op.INVALID_SESSION,
+                "d": {
+                    "resumable": False,
+                    "code": "log_reset",
+                    "epoch": epoch,
+                    "reason": "the event log was reset: identify and refetch over HTTP",
+                },
+            }
+        )
+        self.close(CloseCode.LOG_RESET, "event log reset: identify and refetch over HTTP")
 
     # closing -------------------------------------------------------------------------------
 
@@ -269,7 +300,18 @@ class Connection:
             msg = await ws.receive()
             kind = msg.type
             if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                await self.on_frame(msg.data)
+                try:
+                    await self.on_frame(msg.data)
+                except Exception as exc:
+                    # Say what failed (4000: reconnect and resume with backoff), never a bare
+                    # abnormal closure; a bus outage is expected and is no server bug.
+                    if is_bus_failure(exc):
+                        log.warning("gateway: bus unavailable: %s", exc)
+                        self.close(CloseCode.UNKNOWN_ERROR, "event bus unavailable: retry soon")
+                    else:
+                        log.exception("gateway frame failed")
+                        self.close(CloseCode.UNKNOWN_ERROR, "server error: reconnect and resume")
+                    break
             else:  # CLOSE / CLOSING / CLOSED / ERROR
                 break
 
@@ -375,6 +417,7 @@ class Connection:
             "user_id": str(self.principal.user_id),
             "topics": sorted(self.topics or ()),
             "watching": [str(u) for u in self.watching or ()],
+            "epoch": self.epoch,
         }
         await self.hub.bus.save_session(self.session_id, record, self.hub.session_ttl_s)
 
@@ -386,11 +429,17 @@ class Connection:
         hub = self.hub
         first = self._become(principal, secrets.token_hex(16), 0)
         try:
-            self.last_s = await hub.bus.last_seq(principal.user_id)
+            self.epoch, self.last_s = await hub.bus.log_position(principal.user_id)
             await self.save_session()
-        except Exception:
-            log.exception("identify failed")
-            self.close(CloseCode.UNKNOWN_ERROR, "server error: try again")
+        except Exception as exc:
+            if not is_bus_failure(exc):
+                log.exception("identify failed")
+            self.close(
+                CloseCode.UNKNOWN_ERROR,
+                "event bus unavailable: retry soon"
+                if is_bus_failure(exc)
+                else "server error: try again",
+            )
             return
         self.write_frame(
             {
@@ -403,6 +452,7 @@ class Connection:
                         "roles": list(principal.roles),
                     },
                     "seq": self.last_s,
+                    "epoch": self.epoch,
                 },
             }
         )
@@ -411,9 +461,10 @@ class Connection:
             await hub.user_online(principal.user_id)
 
     async def on_resume(self, d: dict[str, Any]) -> None:
-        session_id, seq = d.get("session_id"), d.get("seq")
+        session_id, seq, epoch = d.get("session_id"), d.get("seq"), d.get("epoch")
         if (
             not isinstance(session_id, str)
+            or not isinstance(epoch, str | None)
             or not isinstance(seq, int)
             or isinstance(seq, bool)
             or seq < 0
@@ -428,14 +479,23 @@ class Connection:
         hub = self.hub
         record = await hub.bus.load_session(session_id)
         if record is None or record.get("user_id") != str(principal.user_id):
-            self._invalid_session("unknown or expired session")
+            self._invalid_session("unknown or expired session", "session_unknown")
             return
-        last = await hub.bus.last_seq(principal.user_id)
+        current, last = await hub.bus.log_position(principal.user_id)
+        # The client's epoch (or, from older clients, the one its session was saved with): a
+        # seq counted in a lost history must never select events of the new one.
+        cursor_epoch = epoch if epoch is not None else record.get("epoch")
+        if cursor_epoch is not None and cursor_epoch != current:
+            self._invalid_session(
+                "the event log was reset: refetch over HTTP", "log_reset", epoch=current
+            )
+            return
         if seq > last:
             metrics.RESUMES.labels("invalid_seq").inc()
             self.close(CloseCode.INVALID_SEQ, f"seq {seq} is ahead of the server's {last}")
             return
         first = self._become(principal, session_id, seq)
+        self.epoch = current
         try:
             ok = await self.send_log()
         except Exception:
@@ -443,7 +503,7 @@ class Connection:
             ok = False
         if not ok:
             self._unbecome()
-            self._invalid_session("the events after seq are no longer kept")
+            self._invalid_session("the events after seq are no longer kept", "log_trimmed")
             return
         replayed = self.last_s - seq
         restored = await self._restore(record)
@@ -454,6 +514,7 @@ class Connection:
                 "d": {
                     "session_id": session_id,
                     "seq": self.last_s,
+                    "epoch": self.epoch,
                     "replayed": replayed,
                     "topics": restored,
                 },
@@ -472,13 +533,18 @@ class Connection:
         self.pending = None
         self.state = NEW
 
-    def _invalid_session(self, reason: str) -> None:
+    def _invalid_session(self, reason: str, code: str, **extra: Any) -> None:
         """Not resumable: the client refetches state over HTTP and sends identify on this
         socket (or reconnects). The identify deadline starts again."""
         metrics.RESUMES.labels("failed").inc()
         self.state = NEW
         self.deadline = time.monotonic() + self.hub.hello_timeout_s
-        self.write_frame({"op": Op.INVALID_SESSION, "d": {"resumable": False, "reason": reason}})
+        self.write_frame(
+            {
+                "op": Op.INVALID_SESSION,
+                "d": {"resumable": False, "code": code, "reason": reason, **extra},
+            }
+        )
 
     async def _restore(self, record: dict[str, Any]) -> list[str]:
         """Re-subscribe the session's topics and presence watches, re-checking access."""

@@ -37,43 +37,78 @@ class NotResumable(Gone):
     title = "Events no longer available"
 
 
-async def _events_or_gone(hub: Hub, user_id: uuid.UUID, after: int) -> list[UserEvent]:
-    last = await hub.bus.last_seq(user_id)
+class LogReset(NotResumable):
+    code = "log_reset"
+    title = "Event log reset"
+
+
+def log_reset_detail(epoch: str) -> str:
+    return (
+        f"The event log was reset (its epoch is now {epoch}): events counted in the old epoch "
+        "may be gone. Refetch state over HTTP and continue from the seq and epoch this endpoint "
+        "returns without `after`."
+    )
+
+
+async def _events_or_gone(
+    hub: Hub, user_id: uuid.UUID, after: int, epoch: str | None
+) -> tuple[str, list[UserEvent]]:
+    """The events after `after` in `epoch` (None: whatever the log's epoch is now, for clients
+    that predate epochs) and the epoch they count in."""
+    current, last = await hub.bus.log_position(user_id)
+    if epoch is not None and epoch != current:
+        raise LogReset(log_reset_detail(current))
     if after > last:
         raise NotResumable(
             f"after={after} is ahead of the latest event ({last}): refetch state over HTTP and "
             "continue from the seq this endpoint returns without `after`."
         )
-    events = await hub.bus.events_after(user_id, after) if after < last else []
+    events = await hub.bus.events_after(user_id, after, current) if after < last else []
     if events is None:
+        new_epoch, _ = await hub.bus.log_position(user_id)
+        if new_epoch != current:
+            raise LogReset(log_reset_detail(new_epoch))
         raise NotResumable(
             "The events after this seq are no longer kept: refetch state over HTTP and continue "
             "from the seq this endpoint returns without `after`."
         )
-    return events
+    return current, events
 
 
 async def long_poll(
-    hub: Hub, principal: Principal, after: int | None, timeout_s: float, limit: int
+    hub: Hub,
+    principal: Principal,
+    after: int | None,
+    timeout_s: float,
+    limit: int,
+    epoch: str | None = None,
 ) -> dict[str, Any]:
     """Events after `after` (at most `limit`), at once if any are waiting, else as soon as one
-    arrives, else an empty list after `timeout_s`. Without `after`: the current seq, at once."""
+    arrives, else an empty list after `timeout_s`. Without `after`: the current seq, at once.
+    Every answer names the epoch its seqs count in; `epoch` pins the cursor to one (410
+    log_reset once the log has a new one)."""
     user_id = principal.user_id
     if after is None:
-        return {"events": [], "seq": await hub.bus.last_seq(user_id)}
+        current, last = await hub.bus.log_position(user_id)
+        return {"events": [], "seq": last, "epoch": current}
     deadline = time.monotonic() + timeout_s
     sid = str(principal.session_id) if principal.session_id else None
     while True:
         waiter = hub.add_waiter(user_id, sid)  # before reading the log: no event slips between
         try:
-            events = await _events_or_gone(hub, user_id, after)
+            current, events = await _events_or_gone(hub, user_id, after, epoch)
+            epoch = current  # an unpinned cursor is pinned from its first read on
             if events:
                 events = events[:limit]
                 metrics.frame_out("longpoll_event").inc(len(events))
-                return {"events": [event_envelope(e) for e in events], "seq": events[-1].seq}
+                return {
+                    "events": [event_envelope(e) for e in events],
+                    "seq": events[-1].seq,
+                    "epoch": current,
+                }
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return {"events": [], "seq": after}
+            if remaining <= 0 or hub.closing:  # draining: answer now, the next poll goes on
+                return {"events": [], "seq": after, "epoch": current}
             ended: str | None = None
             with contextlib.suppress(TimeoutError):
                 ended = await asyncio.wait_for(waiter, remaining)
@@ -89,12 +124,19 @@ class SseStream:
     binary = False
 
     def __init__(
-        self, hub: Hub, user_id: uuid.UUID, last_s: int, sign_in_session: str | None = None
+        self,
+        hub: Hub,
+        user_id: uuid.UUID,
+        last_s: int,
+        epoch: str,
+        sign_in_session: str | None = None,
     ) -> None:
         self.hub = hub
         self.user_id = user_id
         self.sign_in_session = sign_in_session
         self.last_s = last_s
+        self.epoch = epoch
+        self.reset_to: str | None = None  # the new epoch, once the log was reset
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.pending: list[tuple[UserEvent, Outgoing]] | None = []
         self.closed = False
@@ -118,13 +160,17 @@ class SseStream:
         if self.pending is not None:
             self.pending.append((event, out))
             return
+        if event.epoch != self.epoch:
+            self.reset_to = event.epoch
+            self.close(CloseCode.LOG_RESET, "event log reset")
+            return
         if event.seq <= self.last_s:
             return
         if event.seq != self.last_s + 1:
             self.check_gap()  # a missed delivery: end the stream; the client resumes
             return
         self.last_s = event.seq
-        self._put(b"id: %d\ndata: %b\n\n" % (event.seq, out.payload(False)))
+        self._put(sse_user_event(self.epoch, event.seq, out.payload(False)))
 
     def push(self, out: Outgoing) -> None:
         self._put(b"data: %b\n\n" % out.payload(False))
@@ -146,8 +192,10 @@ async def _resync(
     request: web.Request, hub: Hub, user_id: uuid.UUID, gone: NotResumable
 ) -> web.StreamResponse:
     """The 410 for an EventSource, which sees no status codes nor bodies of errors: a stream
-    carrying one `event: resync` with the reason and the seq to continue from, then its end."""
-    reason = {"code": gone.code, "detail": gone.detail, "seq": await hub.bus.last_seq(user_id)}
+    carrying one `event: resync` with the reason and where the log stands (epoch and seq to
+    continue from after refetching), then its end."""
+    epoch, seq = await hub.bus.log_position(user_id)
+    reason = {"code": gone.code, "detail": gone.detail, "seq": seq, "epoch": epoch}
     resp = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
@@ -158,17 +206,28 @@ async def _resync(
     return resp
 
 
-def _parse_last_event_id(request: web.Request, after: int | None) -> int | None:
+def sse_user_event(epoch: str, seq: int, payload: bytes) -> bytes:
+    """A user event on the stream: its id is `<epoch>:<seq>`, so the Last-Event-ID of a
+    reconnect names the history it counts in."""
+    return b"id: %b:%d\ndata: %b\n\n" % (epoch.encode(), seq, payload)
+
+
+def _parse_last_event_id(
+    request: web.Request, after: int | None, epoch: str | None
+) -> tuple[int | None, str | None]:
     raw = request.headers.get("Last-Event-ID")
     if raw is None or raw == "":
-        return after
+        return after, epoch
+    id_epoch, _, raw_seq = raw.rpartition(":")
     try:
-        value = int(raw)
+        value = int(raw_seq)
     except ValueError:
-        raise ValidationFailed.field("Last-Event-ID", "must be an event seq (integer)") from None
+        raise ValidationFailed.field(
+            "Last-Event-ID", "must be an event id (<epoch>:<seq>) or a seq"
+        ) from None
     if value < 0:
         raise ValidationFailed.field("Last-Event-ID", "must be >= 0")
-    return value
+    return value, (id_epoch or epoch)
 
 
 async def sse(
@@ -177,8 +236,9 @@ async def sse(
     principal: Principal,
     after: int | None,
     topics: list[str],
+    epoch: str | None = None,
 ) -> web.StreamResponse:
-    after = _parse_last_event_id(request, after)
+    after, epoch = _parse_last_event_id(request, after, epoch)
     topics = list(dict.fromkeys(canonical_topic(t) for t in topics))  # as events are published
     if len(topics) > MAX_TOPICS_PER_CONNECTION:
         raise ValidationFailed.field("topics", f"at most {MAX_TOPICS_PER_CONNECTION} topics")
@@ -190,14 +250,16 @@ async def sse(
     backlog: list[UserEvent] = []
     if after is not None:
         try:
-            backlog = await _events_or_gone(hub, user_id, after)
+            current, backlog = await _events_or_gone(hub, user_id, after, epoch)
         except NotResumable as gone:
             if "text/event-stream" not in request.headers.get("Accept", ""):
                 raise
             return await _resync(request, hub, user_id, gone)
-    start = after if after is not None else await hub.bus.last_seq(user_id)
+        start = after
+    else:
+        current, start = await hub.bus.log_position(user_id)
     sid = str(principal.session_id) if principal.session_id else None
-    stream = SseStream(hub, user_id, start, sid)
+    stream = SseStream(hub, user_id, start, current, sid)
     first = hub.attach_user(stream)  # live events queue in `pending` while the backlog goes
     for topic in topics:
         hub.subscribe(stream, topic)
@@ -214,12 +276,12 @@ async def sse(
     try:
         await resp.prepare(request)
         retry_ms = max(1000, hub.settings.heartbeat_interval_ms // 10)
-        await resp.write(b"retry: %d\n: seq %d\n\n" % (retry_ms, start))
+        await resp.write(b"retry: %d\n: seq %d epoch %b\n\n" % (retry_ms, start, current.encode()))
         for event in backlog:
             if event.seq > stream.last_s:
                 stream.last_s = event.seq
                 await resp.write(
-                    b"id: %d\ndata: %b\n\n" % (event.seq, json_dumps(event_envelope(event)))
+                    sse_user_event(current, event.seq, json_dumps(event_envelope(event)))
                 )
         if first:
             await hub.user_online(user_id)
@@ -237,8 +299,15 @@ async def sse(
             await resp.write(chunk)
         if stream.close_code is not None:
             # Ended sessions (4004: password reset, token reuse) are not to be resumed.
-            resumable = stream.close_code != CloseCode.AUTHENTICATION_FAILED
-            reason = {"code": int(stream.close_code), "resumable": resumable}
+            resumable = stream.close_code not in (
+                CloseCode.AUTHENTICATION_FAILED,
+                CloseCode.LOG_RESET,
+            )
+            reason: dict[str, Any] = {"code": int(stream.close_code), "resumable": resumable}
+            if stream.reset_to is not None:
+                # Not resumable with Last-Event-ID: open a new EventSource (without it) after
+                # refetching state over HTTP.
+                reason.update(reason="log_reset", epoch=stream.reset_to)
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await resp.write(b"event: close\ndata: %b\n\n" % json_dumps(reason))
     except ConnectionError:

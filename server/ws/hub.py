@@ -87,6 +87,32 @@ class Hub:
         if closers:
             await asyncio.wait(closers, timeout=3)
 
+    async def drain(self, spread_s: float) -> None:
+        """A rolling deploy: refuse new sockets, end waiting long-polls (they answer at once,
+        empty), and ask every connected client to reconnect elsewhere, one after another over
+        `spread_s`, so the remaining nodes take them over gradually, not in one storm."""
+        self.closing = True
+        for waiters in list(self.waiters.values()):
+            for fut, _ in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+        subscribers = [c for c in self.conns if not c.closed] + list(self.streams)
+        if not subscribers:
+            return
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        step = spread_s / len(subscribers)
+        for i, sub in enumerate(subscribers):
+            due = start + i * step
+            if due - loop.time() > 0.005:
+                await asyncio.sleep(due - loop.time())
+            if sub.closed:
+                continue
+            if sub in self.conns:
+                sub.write_frame({"op": Op.RECONNECT, "d": {"reason": "draining"}})
+            sub.close(CloseCode.SERVER_RESTART, "draining: reconnect (any node) and resume")
+        metrics.DRAINED.inc(len(subscribers))
+
     async def stop(self) -> None:
         await self.shutdown()
         with contextlib.suppress(ValueError):

@@ -49,3 +49,7 @@ def frame_out(op: str) -> Counter:
 
 USER_LATENCY = DELIVERY_LATENCY.labels("user")
 TOPIC_LATENCY = DELIVERY_LATENCY.labels("topic")
+DRAINED = Counter(
+    "nexgate_gateway_drained_total",
+    "Sockets and SSE streams asked to reconnect elsewhere by a drain",
+)
