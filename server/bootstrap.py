@@ -24,7 +24,7 @@ from server.domain.auth_tokens import Passwords, TokenSigner
 from server.domain.context import Context, VirusScanner
 from server.domain.events import EventSink
 from server.domain.linearizer import Linearizer
-from server.domain.sessions import RevocationCache, restore_revocations
+from server.domain.sessions import RevocationCache, database_revocations, restore_revocations
 from server.mail import make_mailer
 from server.media import cpu as media_cpu
 from server.media import optional_module
@@ -147,7 +147,9 @@ async def open_context(
         sweep_interval_s=settings.events.sweep_interval_s,
     )
     events.start(sweep=bool(settings.redis.url) if sweep_outbox is None else sweep_outbox)
-    revocations = RevocationCache(bus)
+    revocations = RevocationCache(
+        bus, fallback=database_revocations(db, settings.auth.access_token_ttl_s)
+    )
     revocations.start()
     await restore_revocations(db, bus, settings.auth.access_token_ttl_s)
     media_cpu.configure(settings.media.cpu_workers)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
@@ -53,9 +53,17 @@ class RevocationCache:
     """This process's view of revoked sessions, per user: read through from the bus, dropped
     on each control notice for the user and on a bus resync."""
 
-    def __init__(self, bus: Bus, cache_s: float = CACHE_S) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        cache_s: float = CACHE_S,
+        fallback: Callable[[uuid.UUID], Awaitable[frozenset[str]]] | None = None,
+    ) -> None:
         self._bus = bus
         self._cache_s = cache_s
+        # Where to read when the bus cannot answer (a Redis outage): PostgreSQL, which records
+        # every revocation. Reading there keeps revoked tokens refused and requests answered.
+        self._fallback = fallback
         self._entries: dict[uuid.UUID, tuple[float, frozenset[str]]] = {}
         # Bumped by every invalidation: a read that raced one does not store a stale answer.
         self._changes = 0
@@ -78,7 +86,13 @@ class RevocationCache:
         if hit is not None and hit[0] > now:
             return hit[1]
         changes = self._changes
-        revoked = await self._bus.revoked_sessions(user_id)
+        try:
+            revoked = await self._bus.revoked_sessions(user_id)
+        except Exception:
+            if self._fallback is None:
+                raise
+            log.warning("revocations read from the database: the bus cannot answer", exc_info=True)
+            revoked = await self._fallback(user_id)
         if changes == self._changes:
             if len(self._entries) >= MAX_CACHED_USERS:
                 self._entries.clear()
@@ -125,6 +139,19 @@ def end_sessions(
         session_ids=list(session_ids),
         revoke_for_s=access_ttl_s + REVOCATION_MARGIN_S,
     )
+
+
+def database_revocations(
+    db: Database, access_ttl_s: int
+) -> Callable[[uuid.UUID], Awaitable[frozenset[str]]]:
+    """A RevocationCache fallback: a user's sessions revoked within an access token's lifetime,
+    read from PostgreSQL."""
+
+    async def read(user_id: uuid.UUID) -> frozenset[str]:
+        since = datetime.now(UTC) - timedelta(seconds=access_ttl_s + REVOCATION_MARGIN_S)
+        return frozenset(str(i) for i in await sessions_store.revoked_for_user(db, user_id, since))
+
+    return read
 
 
 async def restore_revocations(db: Database, bus: Bus, access_ttl_s: int) -> None:

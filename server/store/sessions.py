@@ -100,3 +100,11 @@ async def recently_revoked(q: Queries, since: datetime) -> list[Row]:
         "SELECT user_id, id FROM auth_sessions WHERE revoked_at > %s ORDER BY user_id",
         (since,),
     )
+
+
+async def revoked_for_user(q: Queries, user_id: uuid.UUID, since: datetime) -> list[uuid.UUID]:
+    """The user's sessions revoked after `since` (auth_sessions_user index)."""
+    rows = await q.fetch(
+        "SELECT id FROM auth_sessions WHERE user_id = %s AND revoked_at > %s", (user_id, since)
+    )
+    return [row["id"] for row in rows]
