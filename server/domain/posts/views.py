@@ -8,6 +8,7 @@ page; groups are drawn live (status, spots, time left as of now).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -51,17 +52,21 @@ async def render_posts(
     if not rows:
         return []
     post_ids = [row["id"] for row in rows]
-    collaborators = await store.collaborators_of(ctx.db, post_ids)
+    # The parts of a page do not depend on each other: read them at once, each on its own
+    # pooled connection, so a page waits for the slowest part, not for the sum of them.
+    collaborators, linked, marks, poll_views, media_views = await asyncio.gather(
+        store.collaborators_of(ctx.db, post_ids),
+        _cards(ctx, viewer, post_ids),
+        interactions_store.viewer_marks(ctx.db, post_ids, viewer),
+        polls.polls_of_posts(ctx, post_ids, viewer),
+        post_media.media_of_posts(ctx, post_ids, viewer),
+    )
     people = {uid for row in rows for uid in row["author_ids"]}
     people.update(c["user_id"] for c in collaborators)
     briefs = await store.user_briefs(ctx.db, people)
     by_post: dict[uuid.UUID, list[Row]] = defaultdict(list)
     for c in collaborators:
         by_post[c["post_id"]].append(c)
-    linked = await _cards(ctx, viewer, post_ids)
-    marks = await interactions_store.viewer_marks(ctx.db, post_ids, viewer)
-    poll_views = await polls.polls_of_posts(ctx, post_ids, viewer)
-    media_views = await post_media.media_of_posts(ctx, post_ids, viewer)
     views = []
     for row in rows:
         view = _view(
@@ -151,11 +156,13 @@ async def _cards(
     for link in links:
         wanted[link["kind"]].append(link["entity_id"])
     q = ctx.db
-    products = await commerce_store.get_products(q, wanted["product"], viewer)
-    shops = await commerce_reads.get_shops(q, wanted["shop"], viewer)
-    events = await commerce_store.get_events(q, wanted["event"], viewer)
-    groups = await commerce_store.get_groups(q, wanted["group"], viewer)
-    plans = await commerce_store.get_plans(q, wanted["plan"], viewer)
+    products, shops, events, groups, plans = await asyncio.gather(
+        commerce_store.get_products(q, wanted["product"], viewer),
+        commerce_reads.get_shops(q, wanted["shop"], viewer),
+        commerce_store.get_events(q, wanted["event"], viewer),
+        commerce_store.get_groups(q, wanted["group"], viewer),
+        commerce_store.get_plans(q, wanted["plan"], viewer),
+    )
     joined = await commerce_reads.has_joined(q, list(groups), viewer) if groups else set()
     now = ctx.clock.now()
     out: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
