@@ -165,23 +165,37 @@ async def _cards(
     )
     joined = await commerce_reads.has_joined(q, list(groups), viewer) if groups else set()
     now = ctx.clock.now()
+    drawn: dict[tuple[str, uuid.UUID], dict[str, Any] | None] = {}
+
+    def card(kind: str, entity_id: uuid.UUID) -> dict[str, Any] | None:
+        """Each entity's card drawn once per page (posts often link the same products)."""
+        key = (kind, entity_id)
+        if key not in drawn:
+            if kind == "product" and entity_id in products:
+                drawn[key] = cards.product_card(products[entity_id])
+            elif kind == "shop" and entity_id in shops:
+                drawn[key] = cards.shop_card(shops[entity_id])
+            elif kind == "event" and entity_id in events:
+                drawn[key] = cards.event_card(events[entity_id], now)
+            elif kind == "group" and entity_id in groups:
+                drawn[key] = cards.group_card(
+                    groups[entity_id], now, viewer_joined=entity_id in joined
+                )
+            elif kind == "plan" and entity_id in plans:
+                drawn[key] = cards.plan_card(plans[entity_id])
+            else:
+                drawn[key] = None  # out of the viewer's sight (a block), or gone
+        return drawn[key]
+
     out: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for link in links:
-        kind, entity_id, post = link["kind"], link["entity_id"], out[link["post_id"]]
-        if kind == "product" and entity_id in products:
-            post["product"].append(cards.product_card(products[entity_id]))
-        elif kind == "shop" and entity_id in shops:
-            card = cards.shop_card(shops[entity_id])
-            card["mention_type"] = link["mention_type"]
-            post["shop"].append(card)
-        elif kind == "event" and entity_id in events:
-            post["event"].append(cards.event_card(events[entity_id], now))
-        elif kind == "group" and entity_id in groups:
-            post["group"].append(
-                cards.group_card(groups[entity_id], now, viewer_joined=entity_id in joined)
-            )
-        elif kind == "plan" and entity_id in plans:
-            card = cards.plan_card(plans[entity_id])
-            card["is_featured"] = link["is_featured"]
-            post["plan"].append(card)
+        kind, entity_id = link["kind"], link["entity_id"]
+        shown = card(kind, entity_id)
+        if shown is None:
+            continue
+        if kind == "shop":
+            shown = {**shown, "mention_type": link["mention_type"]}
+        elif kind == "plan":
+            shown = {**shown, "is_featured": link["is_featured"]}
+        out[link["post_id"]][kind].append(shown)
     return out
