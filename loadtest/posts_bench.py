@@ -86,9 +86,39 @@ async def seed_posts(db, authors: list[uuid.UUID], count: int) -> None:
         )
 
 
-async def link_cards(db, post_ids: list[uuid.UUID], c: dict[str, list[uuid.UUID]]) -> None:
+def _sizes(media_id: uuid.UUID) -> dict:
+    sizes = {}
+    for name, side in (("thumbnail", 150), ("medium", 600), ("large", 1200), ("original", 4000)):
+        sizes[name] = {
+            "width": side,
+            "height": side * 3 // 4,
+            "webp": f"m/{media_id}/{name}.webp",
+            "jpeg": f"m/{media_id}/{name}.jpg",
+        }
+    return {"sizes": sizes}
+
+
+async def link_cards(
+    db, owner: uuid.UUID, post_ids: list[uuid.UUID], c: dict[str, list[uuid.UUID]]
+) -> None:
+    """Each post: 4 ready images (as processing leaves them), 3 products, a group, 2 plans."""
+    import orjson
+
     now = datetime.now(UTC)
     for post_id in post_ids:
+        for order in range(4):
+            media_id = new_id()
+            await db.execute(
+                """INSERT INTO media (id, owner_id, media_type, status, content_type, byte_size,
+                       width, height, blurhash, variants, attached_at, created_at, updated_at)
+                   VALUES (%s, %s, 'image', 'ready', 'image/jpeg', 2000000, 4000, 3000,
+                       'LEHV6nWB2yk8pyo0adR*.7kCMdnj', %s::jsonb, %s, %s, %s)""",
+                (media_id, owner, orjson.dumps(_sizes(media_id)).decode(), now, now, now),
+            )
+            await db.execute(
+                "INSERT INTO post_media VALUES (%s, %s, %s, %s)", (post_id, media_id, order, now)
+            )
+        await db.execute("UPDATE posts SET post_type = 'image' WHERE id = %s", (post_id,))
         for i, product in enumerate(c["products"]):
             await db.execute(
                 "INSERT INTO post_products VALUES (%s, %s, %s, %s)", (post_id, product, i, now)
@@ -148,14 +178,21 @@ async def run(database_url: str, posts: int, requests: int, tmp: Path) -> str:
                     (star,),
                 )
             ]
-            await link_cards(ctx.db, star_posts, cards)
-            for table in ("posts", "post_products", "post_groups", "post_plans", "users"):
+            await link_cards(ctx.db, star, star_posts, cards)
+            for table in (
+                "posts",
+                "post_products",
+                "post_groups",
+                "post_plans",
+                "post_media",
+                "users",
+            ):
                 await ctx.db.execute(f"VACUUM ANALYZE {table}")
             total = await ctx.db.fetchval("SELECT count(*) FROM posts")
             out.append(
                 f"- seeded {total} posts by 1,000 authors in {time.perf_counter() - started:.1f} s;"
-                f" the 30 newest of one author each carry 3 product cards, a group card and 2 "
-                "plans"
+                f" the 30 newest of one author each carry 4 images, 3 product cards, a group card "
+                "and 2 plans"
             )
             post_url = f"{base}/api/posts/{star_posts[0]}"
             grid_url = f"{base}/api/users/{star}/posts"
@@ -163,7 +200,9 @@ async def run(database_url: str, posts: int, requests: int, tmp: Path) -> str:
                 await timed_get(http, post_url, headers)
                 await timed_get(http, grid_url, headers, {"limit": 30})
             one = [await timed_get(http, post_url, headers) for _ in range(requests)]
-            out.append(f"- `GET /api/posts/:id` (3 products, group, 2 plans): {summary(one)}")
+            out.append(
+                f"- `GET /api/posts/:id` (4 images, 3 products, group, 2 plans): {summary(one)}"
+            )
             page = [
                 await timed_get(http, grid_url, headers, {"limit": 30}) for _ in range(requests)
             ]

@@ -8,6 +8,7 @@ page; groups are drawn live (status, spots, time left as of now).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -51,17 +52,21 @@ async def render_posts(
     if not rows:
         return []
     post_ids = [row["id"] for row in rows]
-    collaborators = await store.collaborators_of(ctx.db, post_ids)
+    # The parts of a page do not depend on each other: read them at once, each on its own
+    # pooled connection, so a page waits for the slowest part, not for the sum of them.
+    collaborators, linked, marks, poll_views, media_views = await asyncio.gather(
+        store.collaborators_of(ctx.db, post_ids),
+        _cards(ctx, viewer, post_ids),
+        interactions_store.viewer_marks(ctx.db, post_ids, viewer),
+        polls.polls_of_posts(ctx, post_ids, viewer),
+        post_media.media_of_posts(ctx, post_ids, viewer),
+    )
     people = {uid for row in rows for uid in row["author_ids"]}
     people.update(c["user_id"] for c in collaborators)
     briefs = await store.user_briefs(ctx.db, people)
     by_post: dict[uuid.UUID, list[Row]] = defaultdict(list)
     for c in collaborators:
         by_post[c["post_id"]].append(c)
-    linked = await _cards(ctx, viewer, post_ids)
-    marks = await interactions_store.viewer_marks(ctx.db, post_ids, viewer)
-    poll_views = await polls.polls_of_posts(ctx, post_ids, viewer)
-    media_views = await post_media.media_of_posts(ctx, post_ids, viewer)
     views = []
     for row in rows:
         view = _view(
@@ -151,30 +156,46 @@ async def _cards(
     for link in links:
         wanted[link["kind"]].append(link["entity_id"])
     q = ctx.db
-    products = await commerce_store.get_products(q, wanted["product"], viewer)
-    shops = await commerce_reads.get_shops(q, wanted["shop"], viewer)
-    events = await commerce_store.get_events(q, wanted["event"], viewer)
-    groups = await commerce_store.get_groups(q, wanted["group"], viewer)
-    plans = await commerce_store.get_plans(q, wanted["plan"], viewer)
+    products, shops, events, groups, plans = await asyncio.gather(
+        commerce_store.get_products(q, wanted["product"], viewer),
+        commerce_reads.get_shops(q, wanted["shop"], viewer),
+        commerce_store.get_events(q, wanted["event"], viewer),
+        commerce_store.get_groups(q, wanted["group"], viewer),
+        commerce_store.get_plans(q, wanted["plan"], viewer),
+    )
     joined = await commerce_reads.has_joined(q, list(groups), viewer) if groups else set()
     now = ctx.clock.now()
+    drawn: dict[tuple[str, uuid.UUID], dict[str, Any] | None] = {}
+
+    def card(kind: str, entity_id: uuid.UUID) -> dict[str, Any] | None:
+        """Each entity's card drawn once per page (posts often link the same products)."""
+        key = (kind, entity_id)
+        if key not in drawn:
+            if kind == "product" and entity_id in products:
+                drawn[key] = cards.product_card(products[entity_id])
+            elif kind == "shop" and entity_id in shops:
+                drawn[key] = cards.shop_card(shops[entity_id])
+            elif kind == "event" and entity_id in events:
+                drawn[key] = cards.event_card(events[entity_id], now)
+            elif kind == "group" and entity_id in groups:
+                drawn[key] = cards.group_card(
+                    groups[entity_id], now, viewer_joined=entity_id in joined
+                )
+            elif kind == "plan" and entity_id in plans:
+                drawn[key] = cards.plan_card(plans[entity_id])
+            else:
+                drawn[key] = None  # out of the viewer's sight (a block), or gone
+        return drawn[key]
+
     out: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for link in links:
-        kind, entity_id, post = link["kind"], link["entity_id"], out[link["post_id"]]
-        if kind == "product" and entity_id in products:
-            post["product"].append(cards.product_card(products[entity_id]))
-        elif kind == "shop" and entity_id in shops:
-            card = cards.shop_card(shops[entity_id])
-            card["mention_type"] = link["mention_type"]
-            post["shop"].append(card)
-        elif kind == "event" and entity_id in events:
-            post["event"].append(cards.event_card(events[entity_id], now))
-        elif kind == "group" and entity_id in groups:
-            post["group"].append(
-                cards.group_card(groups[entity_id], now, viewer_joined=entity_id in joined)
-            )
-        elif kind == "plan" and entity_id in plans:
-            card = cards.plan_card(plans[entity_id])
-            card["is_featured"] = link["is_featured"]
-            post["plan"].append(card)
+        kind, entity_id = link["kind"], link["entity_id"]
+        shown = card(kind, entity_id)
+        if shown is None:
+            continue
+        if kind == "shop":
+            shown = {**shown, "mention_type": link["mention_type"]}
+        elif kind == "plan":
+            shown = {**shown, "is_featured": link["is_featured"]}
+        out[link["post_id"]][kind].append(shown)
     return out
