@@ -18,6 +18,7 @@ from server.errors import Conflict, Forbidden, NotFound
 from server.store import comments as comments_store
 from server.store import media as media_store
 from server.store import messaging as messaging_store
+from server.store import polls as polls_store
 from server.store.commerce import reads as commerce_store
 from server.store.db import Row
 from server.store.posts import reads as posts_store
@@ -206,6 +207,24 @@ async def access_comment(
     except NotFound:
         raise NotFound(NO_COMMENT) from None
     return comment, post
+
+
+NO_POLL = "No such poll."
+
+
+async def access_poll(
+    ctx: Context, q: Any, viewer: Principal, poll_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Row, Row]:
+    """(poll, post) if the viewer may see the poll's post; NotFound otherwise, as if absent.
+    Voting, results and `subscribe poll:<id>` all ask this."""
+    poll = await polls_store.get(q, poll_id, for_update=for_update)
+    if poll is None:
+        raise NotFound(NO_POLL)
+    try:
+        post = await access_post(ctx, q, viewer, poll["post_id"])
+    except NotFound:
+        raise NotFound(NO_POLL) from None
+    return poll, post
 
 
 # --- media -------------------------------------------------------------------

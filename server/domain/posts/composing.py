@@ -178,6 +178,20 @@ async def resolve_links(
     return links
 
 
+async def resolve_links_of(ctx: Context, q: Queries, actor: Principal, command: Any) -> Links:
+    """`resolve_links` for a create or edit command (its `product_ids`, `shop_ids`, ...)."""
+    return await resolve_links(
+        ctx,
+        q,
+        actor,
+        product_ids=command.product_ids,
+        shop_ids=command.shop_ids,
+        event_ids=command.event_ids,
+        group_ids=command.group_ids,
+        plans=command.plans,
+    )
+
+
 def with_shop_mentions(
     links: Links, current_tags: list[tuple[uuid.UUID, str]], resolved: Resolved
 ) -> Links:

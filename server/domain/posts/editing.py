@@ -55,16 +55,7 @@ async def edit_post(
             changes["visibility"] = command.visibility
         if command.media_ids is not None:
             await _change_media(ctx, tx, actor, post, command.media_ids, changes)
-        links = await composing.resolve_links(
-            ctx,
-            tx,
-            actor,
-            product_ids=command.product_ids,
-            shop_ids=command.shop_ids,
-            event_ids=command.event_ids,
-            group_ids=command.group_ids,
-            plans=command.plans,
-        )
+        links = await composing.resolve_links_of(ctx, tx, actor, command)
         current = await store.links_of(tx, [post_id])
         before_shops = {link["entity_id"] for link in current if link["kind"] == "shop"}
         links = composing.with_shop_mentions(

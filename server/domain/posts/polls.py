@@ -16,17 +16,16 @@ from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
 
-from server.domain.access import access_post, check_author, check_published
+from server.domain.access import access_poll, check_author, check_published
 from server.domain.auth_tokens import Principal
 from server.domain.coalescer import Coalescer
 from server.domain.context import Context
 from server.domain.posts.commands import PollIn, VoteIn
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, ValidationFailed
 from server.jobs.queue import enqueue
 from server.store import polls as store
 from server.store.db import Row, Transaction
 
-NO_POLL = "No such poll."
 POLL_UPDATED = "poll.updated"
 POLL_CLOSED = "poll.closed"
 CLOSE_JOB = "polls.close_expired"
@@ -111,26 +110,13 @@ async def on_published(
         await enqueue(tx, CLOSE_JOB, {"poll_id": str(poll["id"])}, run_at=poll["expires_at"])
 
 
-async def _access(
-    ctx: Context, q: Any, actor: Principal, poll_id: uuid.UUID, lock: bool
-) -> tuple[Row, Row]:
-    poll = await store.get(q, poll_id, for_update=lock)
-    if poll is None:
-        raise NotFound(NO_POLL)
-    try:
-        post = await access_post(ctx, q, actor, poll["post_id"])
-    except NotFound:
-        raise NotFound(NO_POLL) from None
-    return poll, post
-
-
 async def vote(
     ctx: Context, actor: Principal, poll_id: uuid.UUID, command: VoteIn, *, change: bool
 ) -> dict[str, Any]:
     """Vote (`change` False: refused if you already voted) or change your vote."""
     wanted = list(dict.fromkeys(command.option_ids))
     async with ctx.db.transaction() as tx:
-        poll, post = await _access(ctx, tx, actor, poll_id, lock=False)
+        poll, post = await access_poll(ctx, tx, actor, poll_id)
         check_published(post)
         now = ctx.clock.now()
         if status(poll, now) != "active":
@@ -154,7 +140,7 @@ async def vote(
 
 
 async def get_results(ctx: Context, actor: Principal, poll_id: uuid.UUID) -> dict[str, Any]:
-    poll, _ = await _access(ctx, ctx.db, actor, poll_id, lock=False)
+    poll, _ = await access_poll(ctx, ctx.db, actor, poll_id)
     options = await store.options_of(ctx.db, [poll_id])
     mine = {r["option_id"] for r in await store.votes_of(ctx.db, [poll_id], actor.user_id)}
     return results(poll, options, ctx.clock.now(), mine)
@@ -163,7 +149,7 @@ async def get_results(ctx: Context, actor: Principal, poll_id: uuid.UUID) -> dic
 async def close_poll(ctx: Context, actor: Principal, poll_id: uuid.UUID) -> dict[str, Any]:
     """Close early: the post's creator only."""
     async with ctx.db.transaction() as tx:
-        poll, post = await _access(ctx, tx, actor, poll_id, lock=True)
+        poll, post = await access_poll(ctx, tx, actor, poll_id, for_update=True)
         check_author(post, actor, creator_only=True)
         if status(poll, ctx.clock.now()) != "active":
             raise Conflict("This poll is already closed.")

@@ -55,16 +55,7 @@ async def create_post(ctx: Context, actor: Principal, command: CreatePostIn) -> 
             post_type = post_media.post_type_for(command.post_type, kinds, has_poll)
             text = composing.check_text(command.content, post_type)
         resolved = await composing.resolve_text(tx, actor.user_id, text)
-        links = await composing.resolve_links(
-            ctx,
-            tx,
-            actor,
-            product_ids=command.product_ids,
-            shop_ids=command.shop_ids,
-            event_ids=command.event_ids,
-            group_ids=command.group_ids,
-            plans=command.plans,
-        )
+        links = await composing.resolve_links_of(ctx, tx, actor, command)
         invited = await composing.check_collaborators(
             tx,
             actor.user_id,

@@ -35,7 +35,7 @@ async def can_view_poll(ctx: Context, principal: Principal, entity_id: str) -> b
     if poll_id is None:
         return False
     try:
-        await polls.get_results(ctx, principal, poll_id)
+        await access.access_poll(ctx, ctx.db, principal, poll_id)
     except NotFound:
         return False
     return True
