@@ -19,10 +19,10 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import psycopg2
 from aiohttp import web
 
-from loadtest.notifications_bench import _with_db, insert_users, summary, timed_get
+from loadtest.notifications_bench import insert_users, summary, timed_get
+from loadtest.throwaway import run_on_throwaway_database
 from server.app import create_app
 from server.app_keys import CONTEXT
 from server.config import load_settings
@@ -30,7 +30,6 @@ from server.domain.auth_tokens import Principal
 from server.domain.posts import likes, polls, publishing
 from server.domain.posts.commands import CreatePostIn, PollIn, VoteIn
 from server.ids import new_id
-from server.store.migrate import apply_migrations
 
 
 async def paced(make, count: int, seconds: float, in_flight: int = 64) -> list[float]:
@@ -208,35 +207,11 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("NEXGATE_TEST_DATABASE_URL"))
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    base = args.database_url
-    if not base:
-        from server.store.embedded import start_embedded
-
-        base = start_embedded(Path(__file__).resolve().parent.parent / "var" / "loadtest-pg")
-    name = f"nexgate_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(_with_db(base, "postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-        cur.execute("SHOW server_version")
-        version = cur.fetchone()[0]
-    url = _with_db(base, name)
-    try:
-        apply_migrations(url)
-        tmp = Path(f"/tmp/{name}")
-        tmp.mkdir(exist_ok=True)
-        import uvloop
-
-        with open("/proc/loadavg") as f:
-            load = " ".join(f.read().split()[:3])
-        report = uvloop.run(run(url, args.requests, tmp))
-        title = f"Interactions (loadtest/interactions_bench.py, PostgreSQL {version})"
-        print(f"### {title}, load {load}\n")
-        print(report)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    run_on_throwaway_database(
+        args.database_url,
+        "Interactions (loadtest/interactions_bench.py)",
+        lambda url, tmp: run(url, args.requests, tmp),
+    )
 
 
 if __name__ == "__main__":

@@ -19,15 +19,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import psycopg2
 from aiohttp import web
 
-from loadtest.notifications_bench import _with_db, explain, insert_users, summary, timed_get
+from loadtest.notifications_bench import explain, insert_users, summary, timed_get
+from loadtest.throwaway import run_on_throwaway_database
 from server.app import create_app
 from server.app_keys import CONTEXT
 from server.config import load_settings
 from server.ids import new_id
-from server.store.migrate import apply_migrations
 from server.store.posts.reads import POST_COLUMNS
 from server.store.visibility import post_visible
 
@@ -229,34 +228,11 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    base = args.database_url
-    if not base:
-        from server.store.embedded import start_embedded
-
-        base = start_embedded(Path(__file__).resolve().parent.parent / "var" / "loadtest-pg")
-    name = f"nexgate_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(_with_db(base, "postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-        cur.execute("SHOW server_version")
-        version = cur.fetchone()[0]
-    url = _with_db(base, name)
-    try:
-        apply_migrations(url)
-        tmp = Path(f"/tmp/{name}")
-        tmp.mkdir(exist_ok=True)
-        import uvloop
-
-        with open("/proc/loadavg") as f:
-            load = f.read().split()[:3]
-        report = uvloop.run(run(url, args.posts, args.requests, tmp))
-        print(f"### Posts (loadtest/posts_bench.py, PostgreSQL {version}, load {' '.join(load)})\n")
-        print(report)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    run_on_throwaway_database(
+        args.database_url,
+        "Posts (loadtest/posts_bench.py)",
+        lambda url, tmp: run(url, args.posts, args.requests, tmp),
+    )
 
 
 if __name__ == "__main__":
