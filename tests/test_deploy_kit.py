@@ -76,6 +76,8 @@ def test_haproxy_balances_the_compose_nodes_and_checks_readiness(compose):
     assert {host for _, host, _ in servers} == nodes
     assert {port for _, _, port in servers} == {"8080"}
     assert "option httpchk GET /readyz" in cfg
+    # ... and a fleet that is unready as a whole (a shared dependency down) still serves.
+    assert "use_backend nexgate_live if fleet_unready" in cfg
     assert "timeout tunnel" in cfg  # WebSockets outlive the HTTP timeouts
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if Path(haproxy).exists():
