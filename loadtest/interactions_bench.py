@@ -19,13 +19,9 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from loadtest.notifications_bench import insert_users, summary, timed_get
-from loadtest.throwaway import run_on_throwaway_database
-from server.app import create_app
-from server.app_keys import CONTEXT
-from server.config import load_settings
+from loadtest.throwaway import run_on_throwaway_database, start_app
 from server.domain.auth_tokens import Principal
 from server.domain.posts import likes, polls, publishing
 from server.domain.posts.commands import CreatePostIn, PollIn, VoteIn
@@ -54,32 +50,15 @@ async def paced(make, count: int, seconds: float, in_flight: int = 64) -> list[f
 
 
 async def run(database_url: str, requests: int, tmp: Path) -> str:
-    settings = load_settings(
-        env={},
-        server={"data_dir": str(tmp), "log_level": "WARNING"},
-        database={"url": database_url, "migrate_on_start": False, "pool_max": 20},
-        auth={
-            "jwt_secret": "bench-" + "x" * 40,
-            "argon2_time_cost": 1,
-            "argon2_memory_kib": 1024,
-            "registration": "open",  # the bench signs in at registration
-        },
-        jobs={"in_process_worker": False},
+    runner, base, ctx = await start_app(
+        database_url,
+        tmp,
         rate_limits={
-            "api": "1000000/3600",
             "like": "1000000/3600",
             "post": "1000000/3600",
             "notify_per_actor": "1000000/3600",
         },
     )
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://127.0.0.1:{port}"
-    ctx = app[CONTEXT]
     out: list[str] = []
     published: list[dict] = []
 

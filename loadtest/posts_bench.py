@@ -19,13 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from loadtest.notifications_bench import explain, insert_users, summary, timed_get
-from loadtest.throwaway import run_on_throwaway_database
-from server.app import create_app
-from server.app_keys import CONTEXT
-from server.config import load_settings
+from loadtest.throwaway import run_on_throwaway_database, start_app
 from server.ids import new_id
 from server.store.posts.reads import POST_COLUMNS
 from server.store.visibility import post_visible
@@ -133,27 +129,7 @@ async def link_cards(
 
 
 async def run(database_url: str, posts: int, requests: int, tmp: Path) -> str:
-    settings = load_settings(
-        env={},
-        server={"data_dir": str(tmp), "log_level": "WARNING"},
-        database={"url": database_url, "migrate_on_start": False, "pool_max": 20},
-        auth={
-            "jwt_secret": "bench-" + "x" * 40,
-            "argon2_time_cost": 1,
-            "argon2_memory_kib": 1024,
-            "registration": "open",  # the bench signs in at registration
-        },
-        jobs={"in_process_worker": False},
-        rate_limits={"api": "1000000/3600"},
-    )
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://127.0.0.1:{port}"
-    ctx = app[CONTEXT]
+    runner, base, ctx = await start_app(database_url, tmp)
     out: list[str] = []
     try:
         async with aiohttp.ClientSession() as http:

@@ -1,16 +1,22 @@
-"""A throw-away database for the benchmarks that seed their own data (posts_bench,
-interactions_bench): created on the given PostgreSQL (else the embedded one), migrated, handed
-to the benchmark, dropped afterwards whatever happens."""
+"""What the benchmarks that seed their own data share (posts_bench, interactions_bench): a
+throw-away database (created on the given PostgreSQL, else the embedded one, migrated, dropped
+afterwards whatever happens) and the real app serving on it over HTTP."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
+from aiohttp import web
 
+from server.app import create_app
+from server.app_keys import CONTEXT
+from server.config import load_settings
+from server.domain.context import Context
 from server.store.migrate import apply_migrations
 
 
@@ -50,3 +56,33 @@ def run_on_throwaway_database(
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+async def start_app(
+    database_url: str, tmp: Path, **sections: dict[str, Any]
+) -> tuple[web.AppRunner, str, Context]:
+    """The real app over real HTTP on 127.0.0.1 (a free port), on `database_url`, with the
+    settings a benchmark wants: no in-process job worker, sign-in at registration, cheap
+    password hashing, the API limit out of the way; `sections` add or override settings.
+    Returns (the runner to clean up, the base URL, the app's Context)."""
+    base: dict[str, dict[str, Any]] = {
+        "server": {"data_dir": str(tmp), "log_level": "WARNING"},
+        "database": {"url": database_url, "migrate_on_start": False, "pool_max": 20},
+        "auth": {
+            "jwt_secret": "bench-" + "x" * 40,
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 1024,
+            "registration": "open",  # the benchmarks sign in at registration
+        },
+        "jobs": {"in_process_worker": False},
+        "rate_limits": {"api": "1000000/3600"},
+    }
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    app = create_app(load_settings(env={}, **base))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}", app[CONTEXT]

@@ -9,7 +9,6 @@ the author cannot see is refused as unknown (422), never told apart from an abse
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from server.domain.cards import group_status
 from server.domain.context import Context
 from server.domain.posts import entities as parsing
 from server.domain.posts.commands import MAX_CONTENT, PlanLinkIn
+from server.domain.text import has_visible_text
 from server.errors import ValidationFailed
 from server.store import commerce as commerce_store
 from server.store import graph as graph_store
@@ -35,13 +35,9 @@ def check_text(content: str, post_type: str) -> str:
         raise ValidationFailed.field(
             "content", f"is {len(text)} characters long; a post holds at most {MAX_CONTENT}"
         )
-    if post_type == "text" and not _visible(text):
+    if post_type == "text" and not has_visible_text(text):
         raise ValidationFailed.field("content", "a text post needs some text")
     return text
-
-
-def _visible(text: str) -> bool:
-    return any(not unicodedata.category(ch).startswith(("Z", "C")) for ch in text)
 
 
 @dataclass
