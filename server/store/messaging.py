@@ -294,6 +294,26 @@ async def mark_delivered(
     )
 
 
+async def advance_delivered(
+    q: Queries, conversation_id: uuid.UUID, user_id: uuid.UUID, up_to: int | None
+) -> Row | None:
+    """The delivery ack in one statement (issue 15): move the participant's watermark up to
+    `up_to` (None: the latest message), capped at the conversation's last message, and return
+    what its event needs (the other participant, whether a block stands either way). None
+    when nothing moved or the user takes part in no such conversation (the caller asks which)."""
+    return await q.fetchrow(
+        f"""UPDATE conversation_participants p
+           SET last_delivered_seq = least(%(up)s::bigint, c.message_seq), delivered_at = now()
+           FROM conversations c, conversation_participants o
+           WHERE c.id = p.conversation_id AND p.conversation_id = %(c)s AND p.user_id = %(me)s
+             AND o.conversation_id = p.conversation_id AND o.user_id <> p.user_id
+             AND p.last_delivered_seq < least(%(up)s::bigint, c.message_seq)
+           RETURNING p.last_delivered_seq, p.delivered_at, o.user_id AS other_id,
+                     {blocked_either_way("p.user_id", "o.user_id")} AS blocked""",
+        {"c": conversation_id, "me": user_id, "up": up_to},
+    )
+
+
 async def message_seq_of(q: Queries, conversation_id: uuid.UUID, message_id: uuid.UUID) -> int:
     return await q.fetchval(
         "SELECT seq FROM messages WHERE id = %s AND conversation_id = %s",
