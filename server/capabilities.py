@@ -27,6 +27,7 @@ from aiohttp import web
 
 from server.domain.context import Context
 from server.domain.group_expiry import run_group_expiry
+from server.domain.message_notifier import run_message_notifier
 from server.http import (
     auth,
     comments,
@@ -81,7 +82,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         gateway="server.ws.methods.commerce",
         lifecycles=(run_group_expiry,),
     ),
-    Capability("messaging", routes=(messaging.routes,), gateway="server.ws.methods.messaging"),
+    Capability(
+        "messaging",
+        routes=(messaging.routes,),
+        gateway="server.ws.methods.messaging",
+        lifecycles=(run_message_notifier,),  # the coalescing NEW_MESSAGE writer (issue 15)
+    ),
     Capability(
         "media",
         routes=(media.routes, media_tus.routes, media_files.routes),

@@ -225,6 +225,8 @@ class CommerceSettings(_Section):
 class MessagingSettings(_Section):
     edit_window_s: int = 900
     max_message_chars: int = 4000
+    # How often the coalescing NEW_MESSAGE writer runs (a burst within it is one update).
+    notify_coalesce_ms: int = 50
 
 
 class PostSettings(_Section):

@@ -63,6 +63,11 @@ async def mark_read(
                 "unread_count": row["unread_count"],
                 "marked_unread": False,
             }
+            if row["unread_count"] == 0 and row["notify_count"]:
+                # Counted for the coalescing writer and not written yet: no need now.
+                await notifications.clear_pending(
+                    ctx, tx, recipient=actor.user_id, conversation=conversation_id
+                )
             if row["unread_count"] == 0:  # all read: so are its notifications
                 await notifications.mark_entity_read(
                     ctx,
