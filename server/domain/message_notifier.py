@@ -10,6 +10,7 @@ count is written once. A node that dies leaves its counts for the next pass of a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 200
 ERROR_BACKOFF_S = 1.0
+STOP_TIMEOUT_S = 5.0
 
 
 async def flush_once(ctx: Context) -> int:
@@ -36,36 +38,42 @@ async def flush_once(ctx: Context) -> int:
             return total
 
 
-async def _run(ctx: Context, interval_s: float) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await flush_once(ctx)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # The counts stay where they are (the transaction rolled back): the next pass
-            # writes them.
-            if not is_bus_failure(exc):
-                log.exception("message notifications: pass failed")
-            await asyncio.sleep(ERROR_BACKOFF_S)
+class _Writer:
+    """The loop, stopped between passes: a pass is never cancelled mid-query (an aiopg query
+    cancelled under a transaction can leave its connection unusable)."""
+
+    def __init__(self, ctx: Context, interval_s: float) -> None:
+        self.ctx = ctx
+        self.interval_s = interval_s
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.interval_s)
+            try:
+                # The last pass after a stop writes what the last sends counted.
+                await flush_once(self.ctx)
+            except Exception as exc:
+                # The counts stay where they are (the transaction rolled back): the next pass
+                # (of this node or any other) writes them.
+                if not is_bus_failure(exc):
+                    log.exception("message notifications: pass failed")
+                if not self.stopping.is_set():
+                    await asyncio.sleep(ERROR_BACKOFF_S)
 
 
 async def run_message_notifier(ctx: Context) -> AsyncIterator[None]:
     """Lifecycle (server/capabilities.py): the writer runs while the server runs; on the way
-    out one last pass writes what the last sends counted."""
-    task = asyncio.get_running_loop().create_task(
-        _run(ctx, ctx.settings.messaging.notify_coalesce_ms / 1000), name="message-notifier"
-    )
+    out it finishes its pass and makes one last one."""
+    writer = _Writer(ctx, ctx.settings.messaging.notify_coalesce_ms / 1000)
+    task = asyncio.get_running_loop().create_task(writer.run(), name="message-notifier")
     try:
         yield
     finally:
-        task.cancel()
+        writer.stopping.set()
         try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        try:
-            await flush_once(ctx)
-        except Exception:
-            log.warning("message notifications: final pass failed; the next start writes them")
+            await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("message notifications: last pass still running; the next start writes")
+            task.cancel()
