@@ -191,9 +191,9 @@ class GatewaySettings(_Section):
     # Garbage-collection policy of the serving process (server/gc_policy.py): freeze the
     # long-lived objects after warm-up and periodically, one full collection per interval.
     gc_policy: bool = True
-    gc_threshold0: int = 10_000
-    gc_warmup_s: float = 10
-    gc_freeze_interval_s: float = 30
+    gc_threshold0: int = 700
+    gc_warmup_s: float = 1
+    gc_freeze_interval_s: float = 1
     gc_full_collect_interval_s: float = 900
 
 
