@@ -164,6 +164,24 @@ def _pg_cpu_seconds() -> float:
     return total
 
 
+def _embedded_pg_cpu_seconds() -> float | None:
+    """CPU of the embedded PostgreSQL alone (its postmaster, live backends and exited ones):
+    unlike _pg_cpu_seconds, other tenants' databases do not count."""
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if str(EMBEDDED_PGDATA) in " ".join(proc.info["cmdline"] or []):
+                t = proc.cpu_times()
+                total = t.user + t.system + t.children_user + t.children_system
+                for child in proc.children():
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        c = child.cpu_times()
+                        total += c.user + c.system
+                return total
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return None
+
+
 async def _scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
     """The server's /metrics as {series: value} (empty when it cannot be read)."""
     try:
@@ -376,6 +394,7 @@ async def dm(args) -> Report:
         metrics0 = [await _scrape(session, s.url) for s in servers]
         cpu0 = [s.cpu_seconds() for s in servers]
         pg0 = _pg_cpu_seconds()
+        own0 = _embedded_pg_cpu_seconds() if args.embedded else None
         me = psutil.Process()
         me0 = sum(me.cpu_times()[:2])
         total = int(rate * args.duration)
@@ -402,6 +421,7 @@ async def dm(args) -> Report:
         elapsed = time.perf_counter() - start  # the send phase, for the CPU percentages
         cpu1 = [s.cpu_seconds() for s in servers]
         pg1 = _pg_cpu_seconds()
+        own1 = _embedded_pg_cpu_seconds() if args.embedded else None
         me1 = sum(me.cpu_times()[:2])
         metrics1 = [await _scrape(session, s.url) for s in servers]
         hard_end = time.perf_counter() + 180
@@ -468,6 +488,10 @@ async def dm(args) -> Report:
                     * sum(c1 - c0 for c1, c0 in zip(cpu1, cpu0, strict=True))
                     / max(1, tracker.sent_ok),
                     "postgres": 1000 * (pg1 - pg0) / max(1, tracker.sent_ok),
+                    # The embedded PostgreSQL of this run alone (None on a shared server).
+                    "postgres_own": 1000 * (own1 - own0) / max(1, tracker.sent_ok)
+                    if own0 is not None and own1 is not None
+                    else None,
                     "clients": 1000 * (me1 - me0) / max(1, tracker.sent_ok),
                 },
                 # The server's own view over the send phase, from its /metrics (a server

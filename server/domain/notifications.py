@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -307,6 +308,12 @@ async def flush_message_notifications(
     return len(rows)
 
 
+# Wakes the writers of this process (server/domain/message_notifier.py registers here): a
+# count was left. The writer waits its coalescing window first, by which time the send has
+# committed; one that has not yet is found by the writer's fallback pass.
+message_count_listeners: list[Callable[[], None]] = []
+
+
 async def notify_new_message_if_offline(
     ctx: Context, tx: Transaction, *, recipient: uuid.UUID, conversation: uuid.UUID
 ) -> None:
@@ -315,6 +322,9 @@ async def notify_new_message_if_offline(
     message live already)."""
     if not await _online(ctx, recipient):
         await flush_message_notifications(ctx, tx, recipient=recipient, conversation=conversation)
+        return
+    for wake in message_count_listeners:
+        wake()
 
 
 async def settle_pending(ctx: Context, recipient: uuid.UUID) -> None:

@@ -11,3 +11,5 @@ ALTER TABLE conversation_participants
 -- The writer's scan and the "settle before reading" probe of one user: only pending rows.
 CREATE INDEX conversation_participants_notify_idx
     ON conversation_participants (user_id) WHERE notify_count > 0;
+-- Statistics for the new column now: a planner that guesses 7 % pending scans the table.
+ANALYZE conversation_participants;
