@@ -46,9 +46,11 @@ GC_PAUSE = Histogram(
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
 GC_FROZEN = Gauge(
-    "nexgate_gc_frozen_objects", "Objects in the permanent generation (gc.freeze), last freeze"
+    "nexgate_gc_frozen_objects",
+    "Objects in the permanent generation (gc.freeze), counted at most once a minute",
 )
-GC_TRACKED = Gauge("nexgate_gc_tracked_objects", "Objects the collector tracks (all generations)")
+
+COUNT_EVERY_S = 60.0  # how often the frozen-objects gauge is refreshed
 
 _pause_children = [GC_PAUSE.labels(str(generation)) for generation in range(3)]
 _started = [0.0]
@@ -69,14 +71,19 @@ def install_pause_histogram() -> None:
         gc.callbacks.append(_on_gc)
 
 
-def freeze() -> int:
+def freeze() -> None:
     """Move every object alive now to the permanent generation (after a young collection, so
-    that this moment's short-lived garbage is not frozen with it). Returns the frozen count."""
+    that this moment's short-lived garbage is not frozen with it). No count here:
+    gc.get_freeze_count() walks the whole permanent generation (12 % of the server's CPU in a
+    profile when it ran every second)."""
     gc.collect(1)
     gc.freeze()
+
+
+def count_frozen() -> int:
+    """Walks every frozen object: call rarely."""
     count = gc.get_freeze_count()
     GC_FROZEN.set(count)
-    GC_TRACKED.set(sum(gc.get_count()) + count)
     return count
 
 
@@ -85,9 +92,7 @@ def full_collect_and_refreeze() -> int:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-    count = gc.get_freeze_count()
-    GC_FROZEN.set(count)
-    return count
+    return count_frozen()
 
 
 async def run_policy(
@@ -98,6 +103,7 @@ async def run_policy(
     loop = asyncio.get_running_loop()
     await asyncio.sleep(warmup_s)
     next_full = loop.time() + full_collect_interval_s
+    next_count = loop.time()
     while True:
         if full_collect_interval_s > 0 and loop.time() >= next_full:
             next_full = loop.time() + full_collect_interval_s
@@ -109,6 +115,9 @@ async def run_policy(
             )
         else:
             freeze()
+            if loop.time() >= next_count:
+                next_count = loop.time() + COUNT_EVERY_S
+                count_frozen()
         await asyncio.sleep(freeze_interval_s)
 
 
