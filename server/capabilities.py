@@ -35,6 +35,7 @@ from server.http import (
     health,
     image_tags,
     interactions,
+    lists,
     media,
     media_files,
     media_tus,
@@ -43,6 +44,7 @@ from server.http import (
     openapi,
     polls,
     posts,
+    search,
     users,
 )
 from server.jobs.registry import seal
@@ -67,6 +69,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         jobs="server.jobs.maintenance",
         lifecycles=(run_in_process_worker,),
     ),
+    # Search, lists, muted words, suggestions (issue 14 part S). Before "accounts": its
+    # /api/users/suggestions must match before the profile route /api/users/{ref}.
+    Capability("discovery", routes=(lists.routes, search.routes)),
     Capability("accounts", routes=(auth.routes, users.routes), jobs="server.domain.account_jobs"),
     Capability("gateway", routes=(gateway.routes,), gateway="server.ws.methods.presence"),
     Capability(
