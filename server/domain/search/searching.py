@@ -127,13 +127,16 @@ def _tag_prefix(raw: str | None, words: list[str]) -> str:
     return tag if tag else words[0]
 
 
-def _hashtag_item(row: Row, words: list[str]) -> dict[str, Any]:
+def _hashtag_item(row: Row, prefix: str) -> dict[str, Any]:
+    # A tag matches as a whole prefix (`cafe_r` in `cafe_racer`): that prefix is the highlight.
+    tag = row["tag"]
+    spans = [{"field": "tag", "start": 0, "end": len(prefix)}] if tag.startswith(prefix) else []
     return {
         "id": row["id"],
         "tag": row["tag"],
         "posts_count": row["posts_count"],
         "created_at": row["created_at"],
-        "highlights": highlights({"tag": row["tag"]}, words),
+        "highlights": spans,
     }
 
 
@@ -148,7 +151,7 @@ async def search_hashtags(ctx: Context, viewer: Principal, query: SearchQuery) -
     )
     rows, next_cursor = _page(rows, offset, query.limit)
     await _remember(ctx, viewer, query, "hashtag")
-    return {"items": [_hashtag_item(row, [prefix]) for row in rows], "next_cursor": next_cursor}
+    return {"items": [_hashtag_item(row, prefix) for row in rows], "next_cursor": next_cursor}
 
 
 def _match_item(row: Row, words: list[str]) -> dict[str, Any]:
@@ -201,10 +204,11 @@ async def search_all(ctx: Context, viewer: Principal, query: SearchQuery) -> dic
     engine, now, me = engine_for(ctx.db), ctx.clock.now(), viewer.user_id
     exact = fold((query.q or "").strip().lstrip("@"))
     n = min(query.limit, ALL_PER_KIND)
+    tag_prefix = _tag_prefix(query.q, words)
     users, hits, tags, products, shops, events = await asyncio.gather(
         engine.users(me, words, exact=exact, offset=0, limit=n, cap=CANDIDATES),
         engine.posts(me, words, now, offset=0, limit=n, cap=CANDIDATES),
-        engine.hashtags(_tag_prefix(query.q, words), offset=0, limit=n, cap=CANDIDATES),
+        engine.hashtags(tag_prefix, offset=0, limit=n, cap=CANDIDATES),
         engine.entities("product", me, words, n),
         engine.entities("shop", me, words, n),
         engine.entities("event", me, words, n),
@@ -213,7 +217,7 @@ async def search_all(ctx: Context, viewer: Principal, query: SearchQuery) -> dic
     return {
         "users": [_user_item(row, me, words) for row in users],
         "posts": await _draw_posts(ctx, viewer, hits, words),
-        "hashtags": [_hashtag_item(row, words) for row in tags],
+        "hashtags": [_hashtag_item(row, tag_prefix) for row in tags],
         "products": [_match_item(row, words) for row in products],
         "shops": [_match_item(row, words) for row in shops],
         "events": [_match_item(row, words) for row in events],
