@@ -34,10 +34,14 @@ USERS_TSVECTOR: Final = (
     "to_tsvector('simple', u.username || ' ' || u.display_name || ' ' || coalesce(u.bio, ''))"
 )
 
-# Posts a search may return for the viewer: published, visible, not muted, hidden or filtered.
-_POST_FILTER = f"""p.status = 'published' AND p.deleted_at IS NULL AND NOT p.is_repost
-    AND {post_visible("viewer", "p")} AND {post_not_muted_or_hidden("viewer", "p")}
+# Posts a search may return at all (cheap, on the row: the capped candidate scan) ...
+_POST_LIVE = "p.status = 'published' AND p.deleted_at IS NULL AND NOT p.is_repost"
+# ... and what this viewer may see of them (subqueries per row: run on the capped set only).
+_POST_FOR_VIEWER = f"""{post_visible("viewer", "p")} AND {post_not_muted_or_hidden("viewer", "p")}
     AND {passes_keyword_filters("p", "viewer", "now")}"""
+# The columns the viewer's filters and the ranking read, carried out of the candidate scan.
+_MATCH_COLUMNS = """p.id, p.author_ids, p.status, p.visibility, p.deleted_at, p.search,
+    p.published_at, p.likes_count, p.comments_count, p.reposts_count"""
 
 # The score of a candidate post `c` (columns of the candidate CTE below).
 _POST_SCORE = """(4 * c.rel
@@ -47,12 +51,18 @@ _POST_SCORE = """(4 * c.rel
                         AND nf.following_id = ANY(c.author_ids) AND nf.status = 'accepted')
            THEN 2 ELSE 0 END)"""
 
-_CANDIDATE_COLUMNS = "p.id, p.published_at, p.likes_count, p.comments_count, p.reposts_count"
 
-
-def _ranked_posts(candidates: str) -> str:
-    """Rank the candidate CTE `cand` (id, published_at, counters, author_ids, rel)."""
-    return f"""WITH cand AS ({candidates})
+def _ranked_posts(matches: str, rel: str) -> str:
+    """Rank posts: `matches` selects _MATCH_COLUMNS of the newest `cap` live matches (no
+    per-viewer subquery: an index scan that stops at `cap`); the viewer's filters then run on
+    those rows only, and the visible ones are scored (`rel`: relevance over `p` and `tsq`).
+    A viewer who may see few of the newest matches gets fewer results, never a slower query."""
+    return f"""WITH m AS MATERIALIZED ({matches}),
+        cand AS (
+            SELECT p.id, p.published_at, p.likes_count, p.comments_count, p.reposts_count,
+                   p.author_ids, {rel} AS rel
+            FROM m p, to_tsquery('simple', %(tsq)s) tsq
+            WHERE {_POST_FOR_VIEWER})
         SELECT c.id, {_POST_SCORE} AS score FROM cand c
         ORDER BY score DESC, c.id DESC OFFSET %(offset)s LIMIT %(limit)s"""
 
@@ -82,9 +92,13 @@ class PgSearchEngine:
                 (SELECT u.id FROM users u
                  WHERE lower(u.username) = %(exact)s AND u.is_active)
                 UNION
-                (SELECT u.id FROM follows f JOIN users u ON u.id = f.following_id, tsq
-                 WHERE f.follower_id = %(viewer)s AND f.status = 'accepted' AND u.is_active
-                   AND {USERS_TSVECTOR} @@ tsq.q
+                -- Accounts the viewer follows: their text checked one by one (a follow list
+                -- is short; OFFSET 0 keeps the planner from matching every user instead).
+                (SELECT fu.id FROM follows f, tsq, LATERAL (
+                     SELECT u.id FROM users u
+                     WHERE u.id = f.following_id AND u.is_active
+                       AND {USERS_TSVECTOR} @@ tsq.q OFFSET 0) fu
+                 WHERE f.follower_id = %(viewer)s AND f.status = 'accepted'
                  LIMIT %(cap)s)
                 UNION
                 (SELECT u.id FROM users u, tsq
@@ -115,12 +129,12 @@ class PgSearchEngine:
         limit: int,
         cap: int,
     ) -> list[Row]:
-        candidates = f"""SELECT {_CANDIDATE_COLUMNS}, p.author_ids, ts_rank(p.search, tsq) AS rel
+        matches = f"""SELECT {_MATCH_COLUMNS}
             FROM posts p, to_tsquery('simple', %(tsq)s) tsq
-            WHERE p.search @@ tsq AND {_POST_FILTER}
+            WHERE p.search @@ tsq AND {_POST_LIVE}
             ORDER BY p.id DESC LIMIT %(cap)s"""
         return await self.q.fetch(
-            _ranked_posts(candidates),
+            _ranked_posts(matches, "ts_rank(p.search, tsq)"),
             _post_params(viewer, words, now, offset=offset, limit=limit, cap=cap),
         )
 
@@ -150,16 +164,15 @@ class PgSearchEngine:
         """Posts linking a commerce entity of `kind` that matches the words (at most the
         ENTITY_CAP best matching entities), a post whose own text matches too ranking higher."""
         entities, link_table, link_column = _LINKED[kind]
-        candidates = f"""SELECT {_CANDIDATE_COLUMNS}, p.author_ids,
-                   CASE WHEN p.search @@ tsq THEN 0.2 + ts_rank(p.search, tsq) ELSE 0.1 END AS rel
-            FROM posts p, to_tsquery('simple', %(tsq)s) tsq
+        matches = f"""SELECT {_MATCH_COLUMNS} FROM posts p
             WHERE p.id IN (SELECT l.post_id FROM {link_table} l
                            WHERE l.{link_column} IN (SELECT ent.id FROM ({entities}) ent))
-              AND {_POST_FILTER}
+              AND {_POST_LIVE}
             ORDER BY p.id DESC LIMIT %(cap)s"""
         params = _post_params(viewer, words, now, offset=offset, limit=limit, cap=cap)
         params["entity_cap"] = ENTITY_CAP
-        return await self.q.fetch(_ranked_posts(candidates), params)
+        rel = "CASE WHEN p.search @@ tsq THEN 0.2 + ts_rank(p.search, tsq) ELSE 0.1 END"
+        return await self.q.fetch(_ranked_posts(matches, rel), params)
 
     async def entities(
         self, kind: str, viewer: uuid.UUID, words: list[str], limit: int
@@ -223,9 +236,20 @@ _LINKED: Final[dict[str, tuple[str, str, str]]] = {
 LINKED_KINDS: Final = tuple(_LINKED)
 
 
+MIN_PREFIX: Final = 2
+
+
+def prefix_tsquery(words: list[str]) -> str:
+    """`["gaming", "lap"]` -> `gaming & lap:*`: every word, the last one also as a prefix
+    (search as you type) once it has MIN_PREFIX characters (a one-letter prefix matches half
+    the index). Words are letters and digits only, so the result is always a valid tsquery."""
+    *whole, last = words
+    return " & ".join([*whole, f"{last}:*" if len(last) >= MIN_PREFIX else last])
+
+
 def _tsq(words: list[str]) -> str:
     # Words are letters and digits only (server.domain.search.text.parse_query).
-    return " & ".join(f"{word}:*" for word in words)
+    return prefix_tsquery(words)
 
 
 def _post_params(

@@ -31,7 +31,7 @@ from server.store import search as store
 from server.store.db import Row
 from server.store.posts import reads as posts_store
 
-CANDIDATES: Final = 500
+CANDIDATES: Final = 300
 ALL_PER_KIND: Final = 5
 MATCHES_SHOWN: Final = 5
 # The URL names of the commerce kinds -> the engine's kind (also the history's search_type).

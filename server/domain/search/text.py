@@ -2,13 +2,15 @@
 
 Words are runs of letters and digits after NFC normalisation and lower-casing, split the way
 PostgreSQL's parser splits them (`foo_bar` and `e-mail` are two words each), so every word of
-the query is a word of the index. Each word matches as a prefix (`gam` finds "gaming").
+the query is a word of the index. Every word must be found whole, the last one also as a prefix
+(search as you type: `gaming lap` finds "gaming laptop"; server/store/search.prefix_tsquery).
 
 Highlights say where the query's words are in a returned text: for each field shown (a post's
 `content`; a user's `username`, `display_name`, `bio`; a hashtag's `tag`; an entity's `name`),
 `[{"field": "content", "start": 4, "end": 10}, ...]`, offsets in code points into the text as
 returned (the same convention as post entities), in text order, each span one whole word that
-starts with a query word. A client bolds them; nothing is pre-rendered as HTML.
+is a query word (or, for the last query word, starts with it). A client bolds them; nothing
+is pre-rendered as HTML.
 """
 
 from __future__ import annotations
@@ -47,18 +49,15 @@ def parse_query(raw: str | None) -> list[str]:
     return words
 
 
-def prefix_tsquery(words: Sequence[str]) -> str:
-    """`["gam", "lap"]` -> `gam:* & lap:*`: only letters and digits, always a valid tsquery."""
-    return " & ".join(f"{word}:*" for word in words)
-
-
 def highlights(fields: Mapping[str, str | None], words: Sequence[str]) -> list[dict[str, Any]]:
     """Spans of `fields`' texts whose word starts with one of `words` (see the module doc)."""
     spans: list[dict[str, Any]] = []
+    whole, last = set(words[:-1]), words[-1] if words else ""
     for field, text in fields.items():
-        if not text:
+        if not text or not words:
             continue
         for match in _WORD_RE.finditer(text):
-            if fold(match.group()).startswith(tuple(words)):
+            word = fold(match.group())
+            if word in whole or word.startswith(last):
                 spans.append({"field": field, "start": match.start(), "end": match.end()})
     return spans
