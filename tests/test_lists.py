@@ -153,3 +153,25 @@ async def test_feed_applies_every_visibility_rule_for_its_reader(
     owner_view = await feed_contents(client, alice, public["id"])
     assert "carol locked" in owner_view and "bob private" not in owner_view
     assert "dave spoiler alert" in owner_view  # the reader's muted words are theirs only
+
+
+async def test_feed_page_is_exact_when_one_member_posts_most(client, alice, make_user) -> None:
+    # Each member's scan reads a share of the page (2 of 6 here, with 10 members); a member who
+    # fills their share makes the page read again with more, so nothing is skipped.
+    members = [await make_user(f"m{i}") for i in range(10)]
+    mine = await make_list(client, alice)
+    for member in members:
+        await add_member(client, alice, mine["id"], member)
+        await post(client, member, content=f"old {member.username}")
+    for i in range(8):
+        await post(client, members[0], content=f"burst {i}")
+    page = await list_feed(client, alice, mine["id"], limit=5)
+    assert [i["content"] for i in page["items"]] == [f"burst {i}" for i in (7, 6, 5, 4, 3)]
+    rest = await list_feed(client, alice, mine["id"], limit=5, cursor=page["next_cursor"])
+    assert [i["content"] for i in rest["items"]] == [
+        "burst 2",
+        "burst 1",
+        "burst 0",
+        "old m9",
+        "old m8",
+    ]

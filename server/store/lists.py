@@ -152,15 +152,18 @@ async def feed(
     now: datetime,
     before: Keyset | None,
     limit: int,
+    per_member: int,
 ) -> list[Row]:
     """The members' published posts (and reposts) newest first by (published_at, id), as the
     viewer may see them: every rule of visibility.post_visible, no muted author, no hidden post,
     no post matching the viewer's muted words.
 
     Plan: per member, an index scan of posts_author_published_idx from the keyset that stops at
-    `limit` visible rows (LATERAL), merged and cut to `limit`: at most members x limit rows
-    read, whatever the members' history. Members the viewer cannot see at all (blocked either
-    way, muted, deactivated) are dropped before their posts are read."""
+    `per_member` visible rows (LATERAL), merged and cut to `limit`: at most members x
+    per_member rows read, whatever the members' history. Members the viewer cannot see at all
+    (blocked either way, muted, deactivated) are dropped before their posts are read. With
+    `per_member` < `limit` the page is exact only if no member has `per_member` rows in it (the
+    caller checks, and asks again with more)."""
     after = "AND (p.published_at, p.id) < (%(t)s, %(i)s)" if before else ""
     shown = user_listed_for("viewer", "u")
     return await q.fetch(
@@ -174,7 +177,7 @@ async def feed(
                   AND {post_not_muted_or_hidden("viewer", "p")}
                   AND {passes_keyword_filters("p", "viewer", "now")}
                   AND {_LIVE_REPOST}
-                ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s) f
+                ORDER BY p.published_at DESC, p.id DESC LIMIT %(per_member)s) f
             WHERE lm.list_id = %(list)s AND {shown}
               AND NOT EXISTS (SELECT 1 FROM mutes mu
                               WHERE mu.muter_id = %(viewer)s AND mu.muted_id = u.id)
@@ -184,6 +187,7 @@ async def feed(
             "viewer": require_viewer(viewer),
             "now": now,
             "limit": limit,
+            "per_member": per_member,
             "t": before[0] if before else None,
             "i": before[1] if before else None,
         },
