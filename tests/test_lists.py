@@ -158,7 +158,7 @@ async def test_feed_applies_every_visibility_rule_for_its_reader(
 async def test_feed_page_is_exact_when_one_member_posts_most(client, alice, make_user) -> None:
     # Each member's scan reads a share of the page (2 of 6 here, with 10 members); a member who
     # fills their share makes the page read again with more, so nothing is skipped.
-    members = [await make_user(f"m{i}") for i in range(10)]
+    members = [await make_user(f"mem{i}") for i in range(10)]
     mine = await make_list(client, alice)
     for member in members:
         await add_member(client, alice, mine["id"], member)
