@@ -172,6 +172,6 @@ async def test_feed_page_is_exact_when_one_member_posts_most(client, alice, make
         "burst 2",
         "burst 1",
         "burst 0",
-        "old m9",
-        "old m8",
+        "old mem9",
+        "old mem8",
     ]
