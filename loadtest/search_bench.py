@@ -30,13 +30,14 @@ from typing import Any
 import aiohttp
 import psycopg2
 
-from loadtest.notifications_bench import explain, gather_limited, summary, timed_get
+from loadtest.notifications_bench import gather_limited, summary, timed_get
 from loadtest.throwaway import run_on_throwaway_database, start_app
+from server.domain.search.searching import CANDIDATES
+from server.domain.search.text import parse_query
 from server.ids import new_id
-from server.store.keyword_filters import passes_keyword_filters
-from server.store.posts.reads import POST_COLUMNS
-from server.store.search import USERS_TSVECTOR
-from server.store.visibility import post_not_muted_or_hidden, post_visible
+from server.store.db import Database
+from server.store.lists import feed as list_feed
+from server.store.search import PgSearchEngine
 
 SYLLABLES = "ka lo mi ne ru sa ti vo ze ba do fu gi ha je ku la mo ni pe ri so tu wa ya".split()
 
@@ -277,11 +278,23 @@ async def run(
                 f"one, owns a list of 50); {readers} concurrent readers, {requests} requests "
                 "per endpoint, after 100 warm-up requests each"
             )
+            out.append("\nOver HTTP, one reader at a time (what one request costs):\n")
+            for label, path, params_of in cases:
+                await measure(http, base + path, viewers, params_of, 50, 1)
+                load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                values = await measure(http, base + path, viewers, params_of, requests // 3, 1)
+                out.append(f"- `{label}`: {summary(values)} (load {load})")
+            out.append(f"\nOver HTTP, {readers} concurrent readers (one server process):\n")
             for label, path, params_of in cases:
                 await measure(http, base + path, viewers, params_of, 100, readers)
                 load = " ".join(f"{x:.2f}" for x in os.getloadavg())
                 values = await measure(http, base + path, viewers, params_of, requests, readers)
                 out.append(f"- `{label}`: {summary(values)} (load {load})")
+            out.append(
+                f"\nThe search / feed queries alone (the store), {readers} concurrent readers "
+                f"on a pool of {readers} connections:\n"
+            )
+            await measure_store(database_url, out, viewers, mix, usernames, requests, readers)
             viewer, _, list_id = viewers[0]
             await explain_hot(ctx, out, viewer, list_id, words)
     finally:
@@ -289,44 +302,119 @@ async def run(
     return "\n".join(out)
 
 
+async def measure_store(
+    database_url: str,
+    out: list[str],
+    viewers: list[Any],
+    mix: list[str],
+    usernames: list[str],
+    requests: int,
+    readers: int,
+) -> None:
+    db = await Database.connect(database_url, minsize=readers, maxsize=readers)
+    try:
+        engine = PgSearchEngine(db)
+        now = datetime.now(UTC)
+
+        def words_of(q: str) -> list[str]:
+            return parse_query(q)
+
+        cases: list[tuple[str, Any]] = [
+            (
+                "posts",
+                lambda v, q: engine.posts(v, words_of(q), now, offset=0, limit=21, cap=CANDIDATES),
+            ),
+            (
+                "users",
+                lambda v, q: engine.users(
+                    v, words_of(q), exact=q, offset=0, limit=21, cap=CANDIDATES
+                ),
+            ),
+            (
+                "hashtags",
+                lambda v, q: engine.hashtags(words_of(q)[0], offset=0, limit=21, cap=CANDIDATES),
+            ),
+            (
+                "products",
+                lambda v, q: engine.linked_posts(
+                    "product", v, words_of(q), now, offset=0, limit=21, cap=CANDIDATES
+                ),
+            ),
+        ]
+        for label, call in cases:
+            pool = usernames if label == "users" else mix
+            rng = random.Random(5)
+
+            async def timed(v: uuid.UUID, q: str, call: Any = call) -> float:
+                started = time.perf_counter()
+                await call(v, q)
+                return (time.perf_counter() - started) * 1000
+
+            jobs = [timed(viewers[i % len(viewers)][0], rng.choice(pool)) for i in range(requests)]
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            out.append(f"- `{label}`: {summary(await gather_limited(jobs, readers))} (load {load})")
+        rng = random.Random(6)
+
+        async def feed_once(i: int) -> float:
+            viewer, _, list_id = viewers[i % len(viewers)]
+            started = time.perf_counter()
+            await list_feed(db, list_id, viewer, now, None, 21, 2)
+            return (time.perf_counter() - started) * 1000
+
+        values = await gather_limited([feed_once(i) for i in range(requests)], readers)
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        out.append(f"- `list feed page (share of 2)`: {summary(values)} (load {load})")
+    finally:
+        await db.close()
+
+
+class Explaining:
+    """Queries that answer EXPLAIN ANALYZE of what the store runs (the exact SQL and
+    parameters of PgSearchEngine and lists.feed), collected in `plans`."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.plans: list[str] = []
+
+    async def fetch(self, sql: str, params: Any = None) -> list[Any]:
+        rows = await self.db.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+        self.plans.append("\n".join(r["QUERY PLAN"] for r in rows))
+        return []
+
+
 async def explain_hot(ctx, out: list[str], viewer: uuid.UUID, list_id: uuid.UUID, words) -> None:
     now = datetime.now(UTC)
-    params = {
-        "viewer": viewer,
-        "now": now,
-        "cap": 500,
-        "offset": 0,
-        "limit": 21,
-        "list": list_id,
-        "exact": words[0],
-        "first": words[0],
-    }
-    post_filter = f"""p.status = 'published' AND p.deleted_at IS NULL AND NOT p.is_repost
-        AND {post_visible("viewer", "p")} AND {post_not_muted_or_hidden("viewer", "p")}
-        AND {passes_keyword_filters("p", "viewer", "now")}"""
-    for label, tsq in (("a common word", f"{words[0]}:*"), ("a rare word", f"{words[2500]}:*")):
-        sql = f"""SELECT p.id, ts_rank(p.search, tsq) AS rel
-            FROM posts p, to_tsquery('simple', %(tsq)s) tsq
-            WHERE p.search @@ tsq AND {post_filter}
-            ORDER BY p.id DESC LIMIT %(cap)s"""
-        plan = await explain(ctx.db, sql, {**params, "tsq": tsq})
-        out.append(f"\nPost search candidates, {label} (`{tsq}`):\n```\n{plan}\n```")
-    sql = f"""SELECT u.id FROM users u, to_tsquery('simple', %(tsq)s) q
-        WHERE {USERS_TSVECTOR} @@ q AND u.is_active
-        ORDER BY u.followers_count DESC, u.id DESC LIMIT %(cap)s"""
-    plan = await explain(ctx.db, sql, {**params, "tsq": "u00:*"})
-    out.append(f"\nUser search candidates, a broad prefix (`u00:*`):\n```\n{plan}\n```")
-    feed_sql = f"""SELECT f.id FROM list_members lm JOIN users u ON u.id = lm.user_id
-        CROSS JOIN LATERAL (
-            SELECT {POST_COLUMNS} FROM posts p
-            WHERE p.author_id = lm.user_id AND p.status = 'published' AND p.deleted_at IS NULL
-              AND {post_visible("viewer", "p")} AND {post_not_muted_or_hidden("viewer", "p")}
-              AND {passes_keyword_filters("p", "viewer", "now")}
-            ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s) f
-        WHERE lm.list_id = %(list)s
-        ORDER BY f.published_at DESC, f.id DESC LIMIT %(limit)s"""
-    plan = await explain(ctx.db, feed_sql, params)
-    out.append(f"\nList feed page (50 members):\n```\n{plan}\n```")
+    probe = Explaining(ctx.db)
+    engine = PgSearchEngine(probe)
+    cases: list[tuple[str, Any]] = [
+        (
+            f"Post search, a common word (`{words[0]}`)",
+            engine.posts(viewer, [words[0]], now, offset=0, limit=21, cap=CANDIDATES),
+        ),
+        (
+            f"Post search, a short prefix (`{words[7][:3]}`)",
+            engine.posts(viewer, [words[7][:3]], now, offset=0, limit=21, cap=CANDIDATES),
+        ),
+        (
+            f"Post search, a rare word (`{words[2500]}`)",
+            engine.posts(viewer, [words[2500]], now, offset=0, limit=21, cap=CANDIDATES),
+        ),
+        (
+            "User search, a broad prefix (`u00`)",
+            engine.users(viewer, ["u00"], exact="u00", offset=0, limit=21, cap=CANDIDATES),
+        ),
+        (
+            f"Hashtag search (`{words[3][:2]}`)",
+            engine.hashtags(words[3][:2], offset=0, limit=21, cap=CANDIDATES),
+        ),
+        (
+            "List feed page of 20, 50 members (share of 2 each)",
+            list_feed(probe, list_id, viewer, now, None, 21, 2),
+        ),
+    ]
+    for label, run_query in cases:
+        await run_query
+        out.append(f"\n{label}:\n```\n{probe.plans[-1]}\n```")
 
 
 def main() -> None:

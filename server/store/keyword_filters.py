@@ -6,13 +6,14 @@
     params = {"viewer": viewer_id, "now": ctx.clock.now(), ...}
 
 How it matches: each muted word row keeps `query`, the phrase tsquery of its (NFC, lower case)
-phrase, and a post matches when `posts.search @@ query`. `posts.search` is the post's stored
-tsvector (migration 0017), so the check re-parses nothing: it is an `EXISTS` over the viewer's
-few muted words (muted_words_user_idx) evaluating a tsquery against the row's vector. Matching is
-whole-word and case-insensitive by construction (`spoil` does not hide "spoiler"; `Spoiler`
-does), phrases match words in sequence, and a hashtag matches its word (`#spoiler`). Expired
-words (expires_at <= now, `now` from ctx.clock) no longer hide anything. The viewer's own posts
-are never hidden from them.
+phrase; the viewer's live ones are OR-ed into one tsquery (the `tsquery_any` aggregate) by an
+uncorrelated subquery, which PostgreSQL runs once per statement (an InitPlan over
+muted_words_user_idx), and a post matches when its stored tsvector `posts.search` (migration
+0017) matches that query: no re-parsing, no regex, no lookup per post. Matching is whole-word
+and case-insensitive by construction (`spoil` does not hide "spoiler"; `Spoiler` does), phrases
+match words in sequence, and a hashtag matches its word (`#spoiler`). Expired words
+(expires_at <= now, `now` from ctx.clock) no longer hide anything. The viewer's own posts are
+never hidden from them.
 
 Writes and the page of muted words are here too (only this module touches `muted_words`).
 """
@@ -43,10 +44,11 @@ def passes_keyword_filters(post_alias: str = "p", viewer: str = "viewer", now: s
     if not _ALIAS_RE.fullmatch(post_alias):
         raise ValueError(f"a post alias is required, not {post_alias!r}")
     v, t, p = _param(viewer), _param(now), post_alias
-    return f"""({v}::uuid = ANY({p}.author_ids) OR NOT EXISTS (
-        SELECT 1 FROM muted_words mw
-        WHERE mw.user_id = {v}::uuid AND {p}.search @@ mw.query
-          AND (mw.expires_at IS NULL OR mw.expires_at > {t}::timestamptz)))"""
+    # No muted word: the aggregate is NULL, the match NULL, coalesced to "no match".
+    return f"""({v}::uuid = ANY({p}.author_ids) OR NOT coalesce({p}.search @@ (
+        SELECT tsquery_any(mw.query) FROM muted_words mw
+        WHERE mw.user_id = {v}::uuid
+          AND (mw.expires_at IS NULL OR mw.expires_at > {t}::timestamptz)), false))"""
 
 
 MUTED_WORD_COLUMNS = "id, phrase, expires_at, created_at"

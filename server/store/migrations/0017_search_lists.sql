@@ -59,6 +59,9 @@ CREATE TABLE muted_words (
     UNIQUE (user_id, phrase)
 );
 CREATE INDEX muted_words_user_idx ON muted_words (user_id, id DESC);
+-- OR of tsqueries (the `||` operator as an aggregate): a viewer's muted words become one query,
+-- computed once per statement, instead of a lookup per post read.
+CREATE AGGREGATE tsquery_any (tsquery) (SFUNC = tsquery_or, STYPE = tsquery);
 
 -- Search history (optional, per user): one row per (type, query), bumped when repeated.
 CREATE TABLE search_history (
