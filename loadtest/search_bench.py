@@ -5,14 +5,13 @@ concurrent readers, on a social graph at scale; plus the query plans of the hot 
         [--posts 1000000] [--readers 32] [--requests 1500]
 
 Uses a throw-away database on the given server (default: $NEXGATE_TEST_DATABASE_URL, else the
-embedded PostgreSQL) and seeds it with SQL: `--users` accounts `u000001..` (5% private) with a
-power-law follow graph (low numbers are the popular ones), `--posts` posts of 6-16 words drawn
-from a Zipf-like vocabulary of 3,000 words (10% followers-only, a hashtag in one in four), with
-power-law like counts, and hashtags with their counts. Then the real app serves over real HTTP
-on 127.0.0.1; `--readers` concurrent clients (registered viewers who follow ~150 seeded
-accounts, mute a word, block an account and own a list of 50 members) send `--requests` GETs
-per endpoint, a mix of common words, rare words, short prefixes and usernames; every request's
-latency is timed (auth, the rate limiter, the queries and the JSON are all in the time).
+embedded PostgreSQL), seeded by `python -m loadtest seed-social` (loadtest/social_seed.py:
+`--users` accounts `u000001..` with a power-law follow graph, `--posts` posts with hashtags and
+likes; `--world own` uses this module's older seeder of pseudo-words instead). Then the real app
+serves over real HTTP on 127.0.0.1; `--readers` concurrent clients (registered viewers who
+follow ~150 seeded accounts, mute a word, block an account and own a list of 50 members) send
+`--requests` GETs per endpoint, a mix of common words, rare tags, two-word queries, short
+prefixes and usernames; every request's latency is timed (auth, the rate limiter, the queries and the JSON are all in the time).
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from typing import Any
 import aiohttp
 import psycopg2
 
+from loadtest import social_seed
 from loadtest.notifications_bench import gather_limited, summary, timed_get
 from loadtest.throwaway import run_on_throwaway_database, start_app
 from server.domain.search.searching import CANDIDATES
@@ -144,24 +144,42 @@ def seed_posts(db: Any, users: int, count: int) -> None:
     )
 
 
-def seed(database_url: str, users: int, posts: int) -> None:
+def social_vocabulary() -> list[str]:
+    """What the seed-social world's posts say, the most frequent first: its filler words, its
+    topics (hashtags), then the numbered, rarer tags (`garden4017`)."""
+    topics = list(social_seed.TOPICS)
+    tags = [topics[(r - 1) % len(topics)] + str(r) for r in range(len(topics) + 1, 5001)]
+    return [*social_seed.WORDS, *topics, *tags][:3000]
+
+
+def seed(database_url: str, users: int, posts: int, world: str) -> str:
+    """Seed the world; returns how it was made (for the report)."""
+    if world == "social":
+        made = social_seed.seed_social(database_url, users=users, posts=posts)
     conn = psycopg2.connect(database_url)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
+            if world == "social":
+                cur.execute(
+                    """CREATE TABLE seq AS SELECT row_number() OVER (ORDER BY username) AS n, id
+                       FROM users"""
+                )
+                cur.execute("CREATE UNIQUE INDEX ON seq (n)")
+                return f"`python -m loadtest seed-social`: {made.summary().split(' on ')[0]}"
             seed_users(cur, users)
             seed_follows(cur, users)
             seed_posts(cur, users, posts)
+            return "the bench's own seeder (pseudo-word vocabulary)"
     finally:
         conn.close()
 
 
 async def register_viewers(
-    http: aiohttp.ClientSession, base: str, db, count: int
+    http: aiohttp.ClientSession, base: str, db, count: int, words: list[str]
 ) -> list[tuple[uuid.UUID, dict[str, str], uuid.UUID]]:
     """`count` viewers: (id, auth headers, their list's id)."""
     viewers = []
-    words = vocabulary()
     for i in range(count):
         resp = await http.post(
             f"{base}/api/auth/register",
@@ -185,7 +203,7 @@ async def register_viewers(
             (viewer, 10 + i),
         )
         muted = await http.post(
-            f"{base}/api/users/me/muted-words", json={"phrase": words[50 + i]}, headers=headers
+            f"{base}/api/users/me/muted-words", json={"phrase": words[120 + i]}, headers=headers
         )
         assert muted.status == 201, await muted.text()
         created = await http.post(f"{base}/api/lists", json={"name": "Bench list"}, headers=headers)
@@ -229,19 +247,25 @@ async def measure(
 
 
 async def run(
-    database_url: str, users: int, posts: int, readers: int, requests: int, tmp: Path
+    database_url: str,
+    users: int,
+    posts: int,
+    readers: int,
+    requests: int,
+    tmp: Path,
+    world: str = "social",
 ) -> str:
     runner, base, ctx = await start_app(
         database_url, tmp, rate_limits={"register_per_ip": "100000/3600"}
     )
     out: list[str] = []
-    words = vocabulary()
+    words = social_vocabulary() if world == "social" else vocabulary()
     try:
         connector = aiohttp.TCPConnector(limit=readers)
         async with aiohttp.ClientSession(connector=connector) as http:
             started = time.perf_counter()
             # Seeding runs long statements: a plain connection without the pool's timeout.
-            await asyncio.to_thread(seed, database_url, users, posts)
+            how = await asyncio.to_thread(seed, database_url, users, posts, world)
             for table in ("users", "follows", "posts", "hashtags", "blocks", "mutes"):
                 await ctx.db.execute(f"VACUUM ANALYZE {table}")
             seeded = time.perf_counter() - started
@@ -252,10 +276,10 @@ async def run(
             )
             out.append(
                 f"- seeded {counts['users']:,} users, {counts['follows']:,} follows, "
-                f"{counts['posts']:,} posts in {seeded:.0f} s"
+                f"{counts['posts']:,} posts in {seeded:.0f} s by {how}"
             )
             n_viewers = min(readers, 32)
-            viewers = await register_viewers(http, base, ctx.db, n_viewers)
+            viewers = await register_viewers(http, base, ctx.db, n_viewers, words)
             await ctx.db.execute("VACUUM ANALYZE follows")
             await ctx.db.execute("VACUUM ANALYZE list_members")
             mix = queries(random.Random(3), words)
@@ -424,12 +448,17 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--readers", type=int, default=32)
     parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument(
+        "--world", choices=["social", "own"], default="social", help="seed-social or our own"
+    )
     args = parser.parse_args()
     run_on_throwaway_database(
         args.database_url,
         f"Search and list feed (loadtest/search_bench.py, {args.users:,} users, "
         f"{args.posts:,} posts, {args.readers} concurrent readers)",
-        lambda url, tmp: run(url, args.users, args.posts, args.readers, args.requests, tmp),
+        lambda url, tmp: run(
+            url, args.users, args.posts, args.readers, args.requests, tmp, args.world
+        ),
     )
 
 
