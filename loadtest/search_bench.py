@@ -11,7 +11,8 @@ likes; `--world own` uses this module's older seeder of pseudo-words instead). T
 serves over real HTTP on 127.0.0.1; `--readers` concurrent clients (registered viewers who
 follow ~150 seeded accounts, mute a word, block an account and own a list of 50 members) send
 `--requests` GETs per endpoint, a mix of common words, rare tags, two-word queries, short
-prefixes and usernames; every request's latency is timed (auth, the rate limiter, the queries and the JSON are all in the time).
+prefixes and usernames; every request's latency is timed (auth, the rate limiter, the queries
+and the JSON are all in the time).
 """
 
 from __future__ import annotations
