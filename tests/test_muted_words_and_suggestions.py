@@ -68,6 +68,7 @@ async def test_bad_muted_words_are_problems(client, bob) -> None:
         {"phrase": "!!!"},
         {"phrase": "x" * 101},
         {"phrase": "ok", "expires_at": "2000-01-01T00:00:00Z"},
+        {"phrase": "ok", "expires_at": "2000-01-01T00:00:00"},  # no zone: UTC, in the past
         {"phrase": "ok", "extra": 1},
     ):
         resp = await client.post("/api/users/me/muted-words", json=body, headers=bob.auth)

@@ -6,6 +6,7 @@ server/store/keyword_filters.passes_keyword_filters."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from server.domain.auth_tokens import Principal
@@ -31,6 +32,17 @@ def _view(row: Row) -> dict[str, Any]:
     }
 
 
+def _expiry(value: datetime | None, now: datetime) -> datetime | None:
+    """A time without a zone is UTC (as for posts' publish_at); it must be in the future."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if value <= now:
+        raise ValidationFailed.field("expires_at", "must be in the future")
+    return value
+
+
 def _phrase(raw: str) -> str:
     phrase = " ".join(fold(raw).split()).lstrip("#")
     try:
@@ -43,23 +55,21 @@ def _phrase(raw: str) -> str:
 async def mute_word(ctx: Context, actor: Principal, command: MutedWordIn) -> dict[str, Any]:
     """Mute a word or phrase; muting it again only changes its expiry (`created: false`)."""
     now = ctx.clock.now()
-    if command.expires_at is not None and command.expires_at <= now:
-        raise ValidationFailed.field("expires_at", "must be in the future")
+    expires_at = _expiry(command.expires_at, now)
     phrase = _phrase(command.phrase)
     async with ctx.db.transaction() as tx:
         await store.purge_expired(tx, actor.user_id, now)
         if await store.count_live(tx, actor.user_id, now) >= MAX_MUTED_WORDS:
             raise Conflict(f"You can mute at most {MAX_MUTED_WORDS} words.")
-        row = await store.add(tx, new_id(), actor.user_id, phrase, command.expires_at, now)
+        row = await store.add(tx, new_id(), actor.user_id, phrase, expires_at, now)
     return {**_view(row), "created": row["created"]}
 
 
 async def update_word(
     ctx: Context, actor: Principal, word_id: uuid.UUID, command: MutedWordPatch
 ) -> dict[str, Any]:
-    if command.expires_at is not None and command.expires_at <= ctx.clock.now():
-        raise ValidationFailed.field("expires_at", "must be in the future")
-    row = await store.update_expiry(ctx.db, actor.user_id, word_id, command.expires_at)
+    expires_at = _expiry(command.expires_at, ctx.clock.now())
+    row = await store.update_expiry(ctx.db, actor.user_id, word_id, expires_at)
     if row is None:
         raise NotFound(NO_WORD)
     return _view(row)
