@@ -233,6 +233,26 @@ async def test_commerce_searches_find_posts_linking_matches(
         result = await search(client, bob, kind, q)
         assert [i["content"] for i in result["items"]] == contents, kind
         assert [m["label"] for m in result["matches"]] == [label], kind
+    # The posts themselves follow every rule: followers-only, deleted, muted words.
+    hidden = await post(
+        client, alice, content="for followers", product_ids=[other], visibility="followers"
+    )
+    gone = await post(client, alice, content="deleted soon", shop_ids=[shop])
+    await client.delete(f"/api/posts/{gone['id']}", headers=alice.auth)
+    await mute_word(client, bob, "monthly")
+    assert [i["content"] for i in (await search(client, bob, "products", "tripod"))["items"]] == [
+        "a tripod"
+    ]
+    assert [i["content"] for i in (await search(client, alice, "products", "tripod"))["items"]] == [
+        "a tripod",  # its text matches too
+        hidden["content"],
+    ]
+    assert [i["content"] for i in (await search(client, bob, "shops", "retro"))["items"]] == [
+        "shop tour"
+    ]
+    assert [
+        i["content"] for i in (await search(client, bob, "installment-plans", "vintage"))["items"]
+    ] == []
     # A seller who blocked the viewer: their products (and the posts through them) vanish.
     await block(client, seller, bob)
     for kind in ("products", "shops", "events"):
@@ -250,3 +270,8 @@ async def test_search_all_returns_each_kind(client, commerce, alice, bob) -> Non
     assert [p["label"] for p in result["products"]] == ["Kiwi Juicer"]
     assert [s["label"] for s in result["shops"]] == ["Kiwi Shop"]
     assert result["users"] == [] and result["events"] == []
+    await block(client, bob, alice)  # blocked either way: nothing of the other is found
+    result = await search(client, bob, "all", "kiwi")
+    assert result["posts"] == [] and result["shops"] == [] and result["products"] == []
+    result = await search(client, alice, "all", "bob")
+    assert result["users"] == []
