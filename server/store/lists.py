@@ -161,7 +161,8 @@ async def feed(
     Plan: per member, an index scan of posts_author_published_idx from the keyset that stops at
     `per_member` visible rows (LATERAL), merged and cut to `limit`: at most members x
     per_member rows read, whatever the members' history. Members the viewer cannot see at all
-    (blocked either way, muted, deactivated) are dropped before their posts are read. With
+    (blocked either way, muted, deactivated, private and not followed) are dropped before
+    their posts are read. With
     `per_member` < `limit` the page is exact only if no member has `per_member` rows in it (the
     caller checks, and asks again with more)."""
     after = "AND (p.published_at, p.id) < (%(t)s, %(i)s)" if before else ""
@@ -181,6 +182,12 @@ async def feed(
             WHERE lm.list_id = %(list)s AND {shown}
               AND NOT EXISTS (SELECT 1 FROM mutes mu
                               WHERE mu.muter_id = %(viewer)s AND mu.muted_id = u.id)
+              -- A private account the viewer does not follow shows them nothing of its own:
+              -- skip it rather than reading its whole history through the rule above (this
+              -- also leaves out its rare posts co-authored with a public account).
+              AND (NOT u.is_private OR u.id = %(viewer)s OR EXISTS (
+                  SELECT 1 FROM follows pf WHERE pf.follower_id = %(viewer)s
+                    AND pf.following_id = u.id AND pf.status = 'accepted'))
             ORDER BY f.published_at DESC, f.id DESC LIMIT %(limit)s""",
         {
             "list": list_id,
