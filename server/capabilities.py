@@ -36,6 +36,7 @@ from server.http import (
     health,
     image_tags,
     interactions,
+    lists,
     media,
     media_files,
     media_tus,
@@ -44,6 +45,7 @@ from server.http import (
     openapi,
     polls,
     posts,
+    search,
     users,
 )
 from server.jobs.registry import seal
@@ -68,6 +70,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         jobs="server.jobs.maintenance",
         lifecycles=(run_in_process_worker,),
     ),
+    # Search, lists, muted words, suggestions (issue 14 part S). Before "accounts": its
+    # /api/users/suggestions must match before the profile route /api/users/{ref}.
+    Capability("discovery", routes=(lists.routes, search.routes)),
     Capability("accounts", routes=(auth.routes, users.routes), jobs="server.domain.account_jobs"),
     Capability("gateway", routes=(gateway.routes,), gateway="server.ws.methods.presence"),
     Capability(
