@@ -16,6 +16,7 @@ from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.errors import Conflict, Forbidden, NotFound
 from server.store import comments as comments_store
+from server.store import conversations as conversations_store
 from server.store import lists as lists_store
 from server.store import media as media_store
 from server.store import messaging as messaging_store
@@ -42,7 +43,7 @@ async def access_conversation(
     (watermarks, `cleared_seq`, mute), the other participant's watermarks and the blocks
     between them. NotFound when the actor is not a participant, exactly as when it does not
     exist. `q` is the transaction of the action (or `ctx.db` for a read)."""
-    conversation = await messaging_store.context(q, conversation_id, actor.user_id)
+    conversation = await conversations_store.context(q, conversation_id, actor.user_id)
     if conversation is None:
         raise NotFound(NO_CONVERSATION)
     return conversation

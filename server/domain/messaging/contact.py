@@ -21,6 +21,7 @@ from server.domain.messaging.views import product_banner, product_snapshot
 from server.domain.notification_catalog import preview
 from server.errors import NotFound, ValidationFailed
 from server.store import commerce as commerce_store
+from server.store import conversations as conversations_store
 from server.store import messaging as store
 
 DEFAULT_CONTACT_TEXT = "Hi, I'm interested in {name}. Is this still available?"
@@ -55,7 +56,7 @@ async def contact_seller(
     await check_can_message_user(ctx, ctx.db, actor, seller)
     assert seller is not None
     low, high = sorted((actor.user_id, seller_id))
-    existing_id = await store.find_direct(ctx.db, low, high)
+    existing_id = await conversations_store.find_direct(ctx.db, low, high)
     message, conversation_id = await append_message(
         ctx,
         actor,

@@ -27,6 +27,7 @@ from server.domain.messaging.views import (
 from server.errors import NotFound, ValidationFailed
 from server.ids import new_id
 from server.pagination import encode_cursor
+from server.store import conversations as conversations_store
 from server.store import messaging as store
 from server.store.db import Transaction
 
@@ -41,18 +42,20 @@ async def ensure_direct(tx: Transaction, me: uuid.UUID, other: uuid.UUID) -> tup
     unique pair key). The other participant sees a new conversation only once it has a
     message; for `me` a conversation they had deleted comes back (empty)."""
     low, high = sorted((me, other))
-    conversation_id = await store.insert_direct(tx, id=new_id(), low=low, high=high, creator=me)
+    conversation_id = await conversations_store.insert_direct(
+        tx, id=new_id(), low=low, high=high, creator=me
+    )
     if conversation_id is not None:
-        await store.add_participant(
+        await conversations_store.add_participant(
             tx, id=new_id(), conversation_id=conversation_id, user_id=me, hidden=False
         )
-        await store.add_participant(
+        await conversations_store.add_participant(
             tx, id=new_id(), conversation_id=conversation_id, user_id=other, hidden=True
         )
         return conversation_id, True
-    conversation_id = await store.find_direct(tx, low, high)
+    conversation_id = await conversations_store.find_direct(tx, low, high)
     assert conversation_id is not None
-    await store.unhide(tx, conversation_id, me)
+    await conversations_store.unhide(tx, conversation_id, me)
     return conversation_id, False
 
 
@@ -115,7 +118,7 @@ async def get_conversation(
         raise NotFound(NO_CONVERSATION)
     row = rows[0]
     view = conversation_view(row, actor.user_id)
-    view["participants"] = await store.participants(ctx.db, conversation_id)
+    view["participants"] = await conversations_store.participants(ctx.db, conversation_id)
     banner_message = await store.product_context_message(
         ctx.db, conversation_id, actor.user_id, row["cleared_seq"]
     )
@@ -135,8 +138,8 @@ async def delete_conversation(ctx: Context, actor: Principal, conversation_id: u
     async with conversation_lock(ctx, conversation_id):
         async with ctx.db.transaction() as tx:
             await access_conversation(ctx, tx, actor, conversation_id)
-            await store.lock_conversation(tx, conversation_id)
-            cleared = await store.clear_history(tx, conversation_id, actor.user_id)
+            await conversations_store.lock_conversation(tx, conversation_id)
+            cleared = await conversations_store.clear_history(tx, conversation_id, actor.user_id)
             if cleared is None:  # not a participant: what access_conversation answers
                 raise NotFound(NO_CONVERSATION)
             await notifications.mark_entity_read(
@@ -185,7 +188,7 @@ async def _set_muted(
     until = ctx.clock.now() + timedelta(seconds=duration_s) if muted and duration_s else None
     async with ctx.db.transaction() as tx:
         await access_conversation(ctx, tx, actor, conversation_id)
-        row = await store.set_mute(tx, conversation_id, actor.user_id, muted, until)
+        row = await conversations_store.set_mute(tx, conversation_id, actor.user_id, muted, until)
         if row is None:  # not a participant: what access_conversation answers
             raise NotFound(NO_CONVERSATION)
         ctx.events.to_users(
@@ -207,7 +210,7 @@ async def mark_unread(ctx: Context, actor: Principal, conversation_id: uuid.UUID
     """Flag the conversation unread for yourself (no read receipt is withdrawn)."""
     async with ctx.db.transaction() as tx:
         await access_conversation(ctx, tx, actor, conversation_id)
-        if await store.set_marked_unread(tx, conversation_id, actor.user_id, True):
+        if await conversations_store.set_marked_unread(tx, conversation_id, actor.user_id, True):
             ctx.events.to_users(
                 tx,
                 [actor.user_id],

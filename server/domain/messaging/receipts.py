@@ -21,7 +21,7 @@ from server.domain.messaging.commands import UpToIn
 from server.domain.messaging.ordering import conversation_lock
 from server.domain.messaging.views import jsonable
 from server.errors import NotFound, ValidationFailed
-from server.store import messaging as store
+from server.store import conversations as conversations_store
 from server.store.db import Row
 
 # Gateway events (per-user, sequenced).
@@ -33,7 +33,7 @@ async def _seq_up_to(q: Any, conversation: Row, command: UpToIn) -> int:
     """The seq a read / delivered mark goes up to: a message of the conversation, a seq, or
     (neither) the latest message."""
     if command.message_id is not None:
-        found = await store.message_seq_of(q, conversation["id"], command.message_id)
+        found = await conversations_store.message_seq_of(q, conversation["id"], command.message_id)
         if found is None:
             raise ValidationFailed.field("message_id", "is not a message of this conversation")
         return found
@@ -52,7 +52,7 @@ async def mark_read(
         async with ctx.db.transaction() as tx:
             c = await access_conversation(ctx, tx, actor, conversation_id)
             up_to = await _seq_up_to(tx, c, command)
-            row = await store.mark_read(tx, conversation_id, actor.user_id, up_to)
+            row = await conversations_store.mark_read(tx, conversation_id, actor.user_id, up_to)
             if row is None:  # not a participant: what access_conversation answers
                 raise NotFound(NO_CONVERSATION)
             result = {
@@ -95,7 +95,9 @@ async def mark_delivered(
     moved nothing (a repeated ack, or no such conversation) is the conversation read."""
     if command.message_id is None:
         async with ctx.db.transaction() as tx:
-            row = await store.advance_delivered(tx, conversation_id, actor.user_id, command.seq)
+            row = await conversations_store.advance_delivered(
+                tx, conversation_id, actor.user_id, command.seq
+            )
             if row is not None:
                 if not row["blocked"]:
                     _stage_delivered(ctx, tx, conversation_id, actor.user_id, row)
@@ -122,7 +124,7 @@ async def advance_delivered(
         return
     conversation_id = conversation["id"]
     async with ctx.db.transaction() as tx:
-        row = await store.mark_delivered(tx, conversation_id, user_id, up_to)
+        row = await conversations_store.mark_delivered(tx, conversation_id, user_id, up_to)
         if row is not None and not blocked_either_way(conversation):
             row["other_id"] = conversation["other_id"]
             _stage_delivered(ctx, tx, conversation_id, user_id, row)

@@ -28,6 +28,7 @@ from server.domain.notifications import MEDIA_PREVIEW, NotificationType
 from server.errors import Conflict, RateLimited, ValidationFailed
 from server.ids import new_id
 from server.store import commerce as commerce_store
+from server.store import conversations as conversations_store
 from server.store import messaging as store
 from server.store.db import Row, Transaction
 
@@ -114,7 +115,7 @@ async def replay(
     """The original message of a resent nonce, as its sender sees it now."""
     if conversation_id is not None and row["conversation_id"] != conversation_id:
         raise Conflict("This nonce was already used for a message in another conversation.")
-    c = await store.context(ctx.db, row["conversation_id"], actor.user_id)
+    c = await conversations_store.context(ctx.db, row["conversation_id"], actor.user_id)
     return message_view(
         row,
         actor.user_id,
