@@ -9,6 +9,7 @@ from server.domain import notifications
 from server.domain.accounts import find_user, find_visible_user, profile_view
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
+from server.domain.feeds.timelines import timelines_of
 from server.domain.notifications import NotificationType
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.ids import new_id
@@ -71,6 +72,14 @@ async def on_followed(ctx: Context, tx: Any, actor: Principal, target: Row, foll
         entity_id=target["id"],
         data={"follow_id": str(follow["id"])},
     )
+    if follow["status"] == "accepted":
+        await forget_timeline(ctx, actor.user_id)
+
+
+async def forget_timeline(ctx: Context, user_id: uuid.UUID) -> None:
+    """A new follow: the follower's home timeline never received the followed account's
+    earlier posts; dropping it makes their next read rebuild it from PostgreSQL with them."""
+    await timelines_of(ctx).forget(user_id)
 
 
 async def on_follow_accepted(ctx: Context, tx: Any, accepter: Principal, follow: Row) -> None:
@@ -85,6 +94,7 @@ async def on_follow_accepted(ctx: Context, tx: Any, accepter: Principal, follow:
         entity_id=accepter.user_id,
         data={"follow_id": str(follow["id"])},
     )
+    await forget_timeline(ctx, follow["follower_id"])
 
 
 async def unfollow(ctx: Context, actor: Principal, target_ref: str) -> None:
