@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.store.db import Queries, Row
@@ -18,6 +18,7 @@ from server.store.posts.reads import POST_COLUMNS
 from server.store.visibility import post_visible
 
 Keyset = tuple[datetime, uuid.UUID]
+READ_AT_GRANULARITY = timedelta(hours=1)
 Entry = tuple[datetime, uuid.UUID]  # (published_at, post_id)
 
 
@@ -36,20 +37,24 @@ async def timeline_page(
     q: Queries, user_id: uuid.UUID, before: Keyset | None, limit: int, now: datetime
 ) -> list[Entry] | None:
     """The newest `limit` entries of the user's timeline after `before`, or None when the
-    timeline is not built (never read, or dropped after timeline_ttl_s unread). Marks it read."""
-    built = await q.fetchval(
-        "UPDATE home_timeline_state SET read_at = %s WHERE user_id = %s RETURNING true",
-        (now, user_id),
-    )
-    if not built:
-        return None
+    timeline is not built (never read, or dropped after timeline_ttl_s unread). One round trip
+    (home_timeline_page_idx); the read time is refreshed at most hourly, so reads stay reads."""
     rows = await q.fetch(
-        f"""SELECT published_at, post_id FROM home_timeline
-            WHERE user_id = %(user)s {_after("published_at", "post_id", before)}
-            ORDER BY published_at DESC, post_id DESC LIMIT %(limit)s""",
+        f"""SELECT s.read_at, t.published_at, t.post_id FROM home_timeline_state s
+            LEFT JOIN LATERAL (
+                SELECT published_at, post_id FROM home_timeline
+                WHERE user_id = s.user_id {_after("published_at", "post_id", before)}
+                ORDER BY published_at DESC, post_id DESC LIMIT %(limit)s) t ON true
+            WHERE s.user_id = %(user)s""",
         {"user": user_id, "limit": limit, **_keyset(before)},
     )
-    return [(r["published_at"], r["post_id"]) for r in rows]
+    if not rows:
+        return None
+    if rows[0]["read_at"] < now - READ_AT_GRANULARITY:
+        await q.execute(
+            "UPDATE home_timeline_state SET read_at = %s WHERE user_id = %s", (now, user_id)
+        )
+    return [(r["published_at"], r["post_id"]) for r in rows if r["post_id"] is not None]
 
 
 async def timeline_add(
@@ -291,12 +296,3 @@ async def follows_author(q: Queries, viewer: uuid.UUID, author_id: uuid.UUID) ->
             {"v": viewer, "a": author_id},
         )
     )
-
-
-async def followed_big_authors(q: Queries, viewer: uuid.UUID, threshold: int) -> list[uuid.UUID]:
-    rows = await q.fetch(
-        """SELECT f.following_id FROM follows f JOIN users u ON u.id = f.following_id
-           WHERE f.follower_id = %s AND f.status = 'accepted' AND u.followers_count >= %s""",
-        (viewer, threshold),
-    )
-    return [r["following_id"] for r in rows]

@@ -61,17 +61,24 @@ def merge(*sources: list[Entry], limit: int) -> list[Entry]:
     return sorted(set().union(*sources), reverse=True)[:limit]
 
 
-async def candidates(ctx: Context, viewer: uuid.UUID, before: Entry | None, n: int) -> list[Entry]:
-    """The first `n` feed candidates after `before`: timeline entries merged with the pull."""
+async def candidates(
+    ctx: Context,
+    viewer: uuid.UUID,
+    before: Entry | None,
+    n: int,
+    sources: tuple[list[uuid.UUID], list[uuid.UUID]] | None = None,
+) -> list[Entry]:
+    """The first `n` feed candidates after `before`: timeline entries merged with the pull
+    (`sources`: the pulled authors and hashtags, read once per page)."""
     timelines = timelines_of(ctx)
     pushed = await timelines.page(viewer, before, n)
     if pushed is None:
         entries = await store.rebuild_entries(ctx.db, viewer, ctx.settings.feeds.timeline_cap)
         await timelines.replace(viewer, entries)
         pushed = [e for e in entries if before is None or e < before][:n]
-    authors, hashtags = await store.pull_sources(
-        ctx.db, viewer, ctx.settings.feeds.fanout_threshold
-    )
+    if sources is None:
+        sources = await store.pull_sources(ctx.db, viewer, ctx.settings.feeds.fanout_threshold)
+    authors, hashtags = sources
     pulled = await store.pulled(ctx.db, authors, hashtags, before, n)
     return merge(pushed, pulled, limit=n)
 
@@ -80,10 +87,9 @@ async def home_feed(
     ctx: Context, viewer: Principal, *, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     before = keyset(cursor)
-    rows, next_entry = await filtered_page(ctx, viewer.user_id, before, limit)
-    big = await store.followed_big_authors(
-        ctx.db, viewer.user_id, ctx.settings.feeds.fanout_threshold
-    )
+    sources = await store.pull_sources(ctx.db, viewer.user_id, ctx.settings.feeds.fanout_threshold)
+    rows, next_entry = await filtered_page(ctx, viewer.user_id, before, limit, sources)
+    big = [author for author in sources[0] if author != viewer.user_id]
     return {
         "items": await render_posts(ctx, viewer.user_id, rows),
         "next_cursor": cursor_of(next_entry) if next_entry else None,
@@ -93,12 +99,16 @@ async def home_feed(
 
 
 async def filtered_page(
-    ctx: Context, viewer: uuid.UUID, before: Entry | None, limit: int
+    ctx: Context,
+    viewer: uuid.UUID,
+    before: Entry | None,
+    limit: int,
+    sources: tuple[list[uuid.UUID], list[uuid.UUID]],
 ) -> tuple[list[Row], Entry | None]:
     """The page's rows (visible now) and where the next page starts (None: the end)."""
 
     async def batch(after: Entry | None, n: int) -> list[Entry]:
-        return await candidates(ctx, viewer, after, n)
+        return await candidates(ctx, viewer, after, n, sources)
 
     async def shown(ids: list[uuid.UUID]) -> list[Row]:
         return await store.feed_filter(ctx.db, viewer, ids)
@@ -116,7 +126,7 @@ async def keyset_page(
     after a key), `shown` keeps those the viewer may see (one query per batch). Over-fetches,
     and refills when filtering leaves the page short, for at most MAX_ROUNDS batches; then
     answers short with a cursor past what it examined. Returns (rows, next key or None)."""
-    n = limit * 2 + 10
+    n = limit + limit // 2 + 5  # over-fetch: filtering removes some
     kept: list[Row] = []
     for _ in range(MAX_ROUNDS):
         entries = await batch(before, n)
