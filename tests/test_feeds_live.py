@@ -6,8 +6,6 @@ Private posts are never pushed; strangers cannot subscribe."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tests.feeds_support import FEED_SETTINGS, act, feed_page, settle
@@ -23,7 +21,7 @@ async def events_of(sock, wait_s: float = 1.0) -> list[dict]:
     while True:
         try:
             frame = await sock.expect("event", wait_s=wait_s)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return frames
         if frame["t"].startswith("feed."):
             frames.append(frame)

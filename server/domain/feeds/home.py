@@ -39,7 +39,7 @@ MAX_ROUNDS = 4  # candidate batches read per page before answering short with a 
 
 
 def keyset(cursor: str | None) -> Entry | None:
-    """The (published_at, id) a previous page ended at; a bogus cursor is a 400."""
+    """The (published_at, id) a previous page ended at; a bogus cursor is a 422 problem."""
     values = decode_cursor(cursor, 2)
     if values is None:
         return None
