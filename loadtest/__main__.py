@@ -17,9 +17,16 @@ SCENARIOS = {
     "ceiling": (scenarios.ceiling, "the same fan-out against a bare aiohttp broadcast endpoint"),
     "dm": (dm.dm, "direct messages between N connected users: send -> delivered latency, loss"),
 }
+# Also: `python -m loadtest seed-social --help` (loadtest/social_seed.py), the feed and search
+# benchmarks' world: 100k users, a power-law follow graph, 1M posts with hashtags and likes.
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["seed-social"]:  # a data generator, not a gateway scenario
+        from loadtest import social_seed
+
+        return social_seed.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__)
     sub = parser.add_subparsers(dest="scenario", required=True)
     for name, (_, help_text) in SCENARIOS.items():

@@ -121,6 +121,9 @@ class AuthSettings(_Section):
     # taken email (that tells anyone which emails have accounts: for development only).
     registration: Literal["verify_email", "open"] = "verify_email"
     email_verification_ttl_s: int = 86_400
+    # An account whose email was never verified is deleted after this long (a daily job), so a
+    # sign-up with someone else's email or a squatted username does not hold them for ever.
+    unverified_account_ttl_s: int = 7 * 86_400
     refresh_cookie_name: str = "nexgate_refresh"
     cookie_secure: bool = False
     session_cookie_name: str = "nexgate_session"

@@ -168,6 +168,10 @@ async def test_readiness_reports_the_bus_and_the_database_and_follows_redis(
     # A load balancer stops routing here, and the operator sees which dependency is down.
     assert body["status"] == "unavailable" and body["database"] == "ok"
     assert body["bus"].startswith("unavailable")
+    # Kubernetes asks whether the node can serve at all (every node loses Redis at once; an
+    # empty Service would answer nobody): yes, degraded.
+    resp = await client.get("/readyz", params={"degraded": "ok"})
+    assert resp.status == 200 and (await resp.json())["status"] == "degraded"
     # Reads that do not need Redis keep working meanwhile (the rate limiter fails open).
     own_redis.start()
     await own_redis.wait_up()

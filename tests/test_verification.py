@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from server.app import create_app
 from server.clock import ManualClock
+from server.jobs.queue import enqueue
 from tests.helpers import expect_problem, make_settings
-from tests.notifications_support import body_of, ctx_of
+from tests.notifications_support import body_of, ctx_of, run_jobs
 
 PASSWORD = "s3cret-pass"
 
@@ -225,3 +226,40 @@ async def test_without_smtp_the_link_is_in_the_log(aiohttp_client, clean_db, tmp
     token = re.search(r"token=(\S+)", body).group(1)
     resp = await client.post("/api/auth/verify-email", json={"token": token})
     assert resp.status == 201
+
+
+async def test_an_account_never_verified_is_deleted_after_a_week_and_frees_its_names(
+    aiohttp_client, clean_db, tmp_path, smtp_server
+):
+    client = await _client(aiohttp_client, clean_db, tmp_path, smtp_server)
+    clock = ManualClock(datetime.now(UTC))
+    ctx_of(client).clock = clock
+    db = ctx_of(client).db
+    # Someone signs up with another person's email and never verifies; a real user verifies.
+    await _register(client, "squatter", "victim@example.com")
+    await _mails_to(smtp_server, "victim@example.com")
+    await _register(client, "keeper")
+    [keeper_mail] = await _mails_to(smtp_server, "keeper@example.com")
+    verified = await client.post("/api/auth/verify-email", json={"token": _token_in(keeper_mail)})
+    assert verified.status == 201
+
+    async def purge() -> None:
+        await enqueue(db, "auth.purge_unverified")
+        await run_jobs(client)
+
+    clock.advance(timedelta(days=6))
+    await purge()
+    status, _, _ = await _register(client, "squatter", "someone@example.com")
+    assert status == 409  # still held within the week
+
+    clock.advance(timedelta(days=2))
+    await purge()
+    # The victim can now register with their own email and the username is free again: the
+    # mail they get is a verification link, not "someone tried to register with your email".
+    status, _, _ = await _register(client, "squatter", "victim@example.com")
+    assert status == 202
+    _, link_mail = await _mails_to(smtp_server, "victim@example.com", 2)
+    resp = await client.post("/api/auth/verify-email", json={"token": _token_in(link_mail)})
+    assert resp.status == 201 and (await resp.json())["user"]["username"] == "squatter"
+    # The verified account of the same age is untouched.
+    assert (await _login(client, "keeper")).status == 200

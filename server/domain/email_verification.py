@@ -52,6 +52,14 @@ async def resend_verification(ctx: Context, *, email: str, ip: str) -> None:
         await enqueue(tx, "auth.email_verification", {"email": email}, sensitive=True)
 
 
+async def purge_unverified_accounts(ctx: Context, payload: dict[str, Any]) -> None:
+    """Job `auth.purge_unverified` (daily): delete accounts whose email was not verified within
+    `auth.unverified_account_ttl_s`, freeing their username and email, in batches."""
+    cutoff = ctx.clock.now() - timedelta(seconds=ctx.settings.auth.unverified_account_ttl_s)
+    while await users_store.purge_unverified(ctx.db, cutoff) >= 500:
+        pass
+
+
 async def email_verification_job(ctx: Context, payload: dict[str, Any]) -> None:
     """The `auth.email_verification` job: mail a fresh verification link to the account named
     by `user_id` (just registered) or `email` (a resend) if it is still unverified."""

@@ -29,18 +29,24 @@ async def _check(probe: Awaitable[None], timeout_s: float = 2.0) -> str:
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     """Ready to take traffic: the database and the bus each answer (reported separately), and
-    the node is not draining. 503 otherwise, so a load balancer sends clients elsewhere."""
+    the node is not draining. 503 otherwise, so a load balancer sends clients elsewhere.
+
+    `?degraded=ok` asks instead "can this node serve at all": a bus (Redis) outage then answers
+    200 `degraded` (the node serves with the limiter failing open, revocations read from
+    PostgreSQL, live events waiting in the outbox). A Redis outage takes every node down at
+    once, and an orchestrator that only knows ready / not ready (a Kubernetes Service) would
+    otherwise drop all of them and answer nobody; HAProxy falls back by itself instead."""
     ctx = request.app[CONTEXT]
     database, bus = await asyncio.gather(_check(ctx.db.ping()), _check(ctx.bus.ping()))
     draining = DRAINING in request.app and request.app[DRAINING].is_set()
     ready = database == "ok" and bus == "ok" and not draining
-    body = {
-        "status": "ready" if ready else ("draining" if draining else "unavailable"),
-        "database": database,
-        "bus": bus,
-    }
+    degraded = (
+        not ready and request.query.get("degraded") == "ok" and database == "ok" and not draining
+    )
+    status = "ready" if ready else "degraded" if degraded else "draining" if draining else None
+    body = {"status": status or "unavailable", "database": database, "bus": bus}
     READY.set(1 if ready else 0)
-    return web.json_response(body, status=200 if ready else 503)
+    return web.json_response(body, status=200 if ready or degraded else 503)
 
 
 @routes.get("/metrics")

@@ -229,6 +229,22 @@ async def get_unverified(
     )
 
 
+async def purge_unverified(q: Queries, created_before: datetime, batch: int = 500) -> int:
+    """Delete up to `batch` accounts created before `created_before` whose email was never
+    verified (they never signed in: nothing else hangs on them); returns how many."""
+    return int(
+        await q.fetchval(
+            """WITH gone AS (
+                 DELETE FROM users WHERE id IN (
+                   SELECT id FROM users
+                   WHERE email_verified_at IS NULL AND created_at < %s LIMIT %s)
+                 RETURNING 1)
+               SELECT count(*) FROM gone""",
+            (created_before, batch),
+        )
+    )
+
+
 async def insert_email_verification(
     q: Queries, *, id: uuid.UUID, user_id: uuid.UUID, token_hash: bytes, expires_at: datetime
 ) -> None:
