@@ -248,11 +248,13 @@ async def live_delivery(
 async def run(database_url: str, tmp: Path, args: argparse.Namespace) -> str:
     from server.store.db import Database
 
-    sync = _SyncDb(database_url)
-    try:
-        seed_s = await seed(sync, args.users, args.posts, args.follows)
-    finally:
-        sync.close()
+    seed_s = 0.0
+    if not args.seeded:
+        sync = _SyncDb(database_url)
+        try:
+            seed_s = await seed(sync, args.users, args.posts, args.follows)
+        finally:
+            sync.close()
     db = await Database.connect(database_url, maxsize=4)
     try:
         stats = await db.fetchrow(
@@ -270,8 +272,9 @@ async def run(database_url: str, tmp: Path, args: argparse.Namespace) -> str:
     if args.redis_url:
         sections["redis"] = {"url": args.redis_url, "prefix": f"bench:{uuid.uuid4().hex[:8]}:"}
     runner, base, ctx = await start_app(database_url, tmp, **sections)
+    origin = "`seed-social` database" if args.seeded else f"Seeded in {seed_s:.0f} s"
     out = [
-        f"Seeded in {seed_s:.0f} s: {stats['users']:,} users, {stats['posts']:,} posts, "
+        f"{origin}: {stats['users']:,} users, {stats['posts']:,} posts, "
         f"{stats['follows']:,} follows (power law; the most followed account has "
         f"{stats['max_followers']:,} followers), fan-out threshold {args.threshold:,}, "
         f"timelines on {'Redis' if args.redis_url else 'PostgreSQL'}.\n"
@@ -284,8 +287,8 @@ async def run(database_url: str, tmp: Path, args: argparse.Namespace) -> str:
         # Readers: ordinary accounts (ranks from the middle of the graph) following ~20-40.
         rows = await ctx.db.fetch(
             """SELECT id, username, following_count FROM users
-               WHERE username LIKE 'fb\\_%%' AND following_count >= 10
-               ORDER BY (substr(username, 4))::int DESC LIMIT %s""",
+               WHERE following_count >= 10 AND NOT is_private
+               ORDER BY followers_count, username DESC LIMIT %s""",
             (args.readers,),
         )
         readers = [(token(r), {"limit": 20}) for r in rows]
@@ -475,10 +478,31 @@ async def _explain_snapshot(ctx: Any) -> str:
     return await explain(ctx.db, captured["sql"], captured["params"])
 
 
+def run_on_seeded(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from server.store.migrate import apply_migrations
+
+    apply_migrations(args.seeded)  # 0016 (feeds) if the seed predates it
+    tmp = Path(f"/tmp/feeds_bench_{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(exist_ok=True)
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    engine = "Redis" if args.redis_url else "PostgreSQL"
+    print(f"### Feeds on seed-social ({engine} timelines, load {load})\n")
+    print(uvloop.run(run(args.seeded, tmp, args)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("NEXGATE_TEST_DATABASE_URL"))
     parser.add_argument("--redis-url", default=None)
+    parser.add_argument(
+        "--seeded",
+        default=None,
+        help="URL of a `python -m loadtest seed-social` database to run on as it is (it is "
+        "written to: posts, timelines); default: seed a throw-away one",
+    )
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--follows", type=int, default=20, help="follow picks per user")
@@ -489,6 +513,9 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=10_000)
     args = parser.parse_args()
     scale = f"{args.users:,} users, {args.posts:,} posts"
+    if args.seeded:
+        run_on_seeded(args)
+        return
     run_on_throwaway_database(
         args.database_url,
         f"Feeds ({scale}, {'Redis' if args.redis_url else 'PostgreSQL'} timelines)",
