@@ -6,13 +6,16 @@ the PostgreSQL and the Redis timeline engines, across the fan-out threshold."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
+from server.clock import ManualClock
 from server.domain.feeds.timelines import timelines_of
+from server.jobs.queue import enqueue
 from tests.feeds_support import FEED_SETTINGS, act, contents, feed, feed_page, settle
 from tests.helpers import expect_problem
-from tests.notifications_support import ctx_of
+from tests.notifications_support import ctx_of, run_jobs
 from tests.posts_support import block, follow, make_private, post
 
 pytestmark = pytest.mark.app_settings(**FEED_SETTINGS)
@@ -126,3 +129,19 @@ async def test_bad_cursors(client, alice) -> None:
         )
     await expect_problem(await client.get("/api/posts?limit=0", headers=alice.auth), 422)
     await expect_problem(await client.get("/api/posts"), 401)
+
+
+async def test_unread_timelines_expire_and_come_back(client, alice, bob) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    ctx = ctx_of(client)
+    ctx.clock = clock
+    await follow(client, alice, bob)
+    assert await contents(client, alice) == []
+    await post(client, bob, content="while you were away")
+    await settle(client)
+    clock.advance(days=8)  # past feeds.timeline_ttl_s unread
+    await enqueue(ctx.db, "feeds.trim_timelines")
+    await run_jobs(client)
+    assert await ctx.db.fetchval("SELECT count(*) FROM home_timeline_state") == 0
+    assert await ctx.db.fetchval("SELECT count(*) FROM home_timeline") == 0
+    assert await contents(client, alice) == ["while you were away"]  # rebuilt on read
