@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -34,6 +35,15 @@ from server.store import hashtags as hashtags_store
 from server.store.posts.reads import POST_COLUMNS
 
 TAGS = 2000
+
+
+class Report(list[str]):
+    """The report's lines, also written to stderr as they come (a long run shows progress and
+    keeps what it measured if a later step fails)."""
+
+    def append(self, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        super().append(line)
 
 
 class _SyncDb:
@@ -268,12 +278,15 @@ async def run(database_url: str, tmp: Path, args: argparse.Namespace) -> str:
         "rate_limits": {"api": "100000000/3600", "post": "1000000/3600"},
         "database": {"pool_max": 40},
         "feeds": {"fanout_threshold": args.threshold},
+        # Thousands of idle bench sockets connect for minutes without heartbeats.
+        "gateway": {"heartbeat_interval_ms": 3_600_000, "hello_timeout_s": 600},
     }
     if args.redis_url:
         sections["redis"] = {"url": args.redis_url, "prefix": f"bench:{uuid.uuid4().hex[:8]}:"}
     runner, base, ctx = await start_app(database_url, tmp, **sections)
     origin = "`seed-social` database" if args.seeded else f"Seeded in {seed_s:.0f} s"
-    out = [
+    out = Report()
+    out += [
         f"{origin}: {stats['users']:,} users, {stats['posts']:,} posts, "
         f"{stats['follows']:,} follows (power law; the most followed account has "
         f"{stats['max_followers']:,} followers), fan-out threshold {args.threshold:,}, "
@@ -386,15 +399,17 @@ async def run(database_url: str, tmp: Path, args: argparse.Namespace) -> str:
                    WHERE f.following_id = %s AND f.status = 'accepted' LIMIT %s""",
                 (big["id"], args.sockets),
             )
-            out.append(
-                await live_delivery(
+            try:
+                line = await live_delivery(
                     base,
                     ctx,
                     {"id": big["id"], "token": token(big), "followers": big["followers_count"]},
                     [{"token": token(f)} for f in followers],
                     args.sockets,
                 )
-            )
+            except Exception as exc:  # report it, keep the rest of the report
+                line = f"- live push with {args.sockets} sockets failed: {exc!r}"
+            out.append(line)
 
         # Plans of the hot queries, for one of the readers.
         viewer = rows[0]["id"]
@@ -484,6 +499,17 @@ def run_on_seeded(args: argparse.Namespace) -> None:
     from server.store.migrate import apply_migrations
 
     apply_migrations(args.seeded)  # 0016 (feeds) if the seed predates it
+    sync = _SyncDb(args.seeded)
+    try:  # trending's hourly usage, for a seed made before it existed
+        uvloop.run(
+            sync.execute(
+                """INSERT INTO hashtag_usage_hourly (hashtag_id, hour, uses)
+                   SELECT hashtag_id, date_trunc('hour', published_at), count(*)
+                   FROM post_hashtags GROUP BY 1, 2 ON CONFLICT DO NOTHING"""
+            )
+        )
+    finally:
+        sync.close()
     tmp = Path(f"/tmp/feeds_bench_{uuid.uuid4().hex[:8]}")
     tmp.mkdir(exist_ok=True)
     with open("/proc/loadavg") as f:
