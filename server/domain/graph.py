@@ -55,6 +55,8 @@ async def follow(ctx: Context, actor: Principal, target_ref: str) -> dict[str, A
         # Both users are locked and no follow existed: the insert cannot hit the conflict.
         assert row is not None
         await on_followed(ctx, tx, actor, target, row)
+    if status == "accepted":
+        await forget_timeline(ctx, actor.user_id)
     return {"status": status, "created": True, "follow_id": row["id"]}
 
 
@@ -72,13 +74,12 @@ async def on_followed(ctx: Context, tx: Any, actor: Principal, target: Row, foll
         entity_id=target["id"],
         data={"follow_id": str(follow["id"])},
     )
-    if follow["status"] == "accepted":
-        await forget_timeline(ctx, actor.user_id)
 
 
 async def forget_timeline(ctx: Context, user_id: uuid.UUID) -> None:
-    """A new follow: the follower's home timeline never received the followed account's
-    earlier posts; dropping it makes their next read rebuild it from PostgreSQL with them."""
+    """After a follow commits (never inside its transaction: it uses its own connection or
+    Redis): the follower's home timeline never received the followed account's earlier posts;
+    dropping it makes their next read rebuild it from PostgreSQL with them."""
     await timelines_of(ctx).forget(user_id)
 
 
@@ -94,7 +95,6 @@ async def on_follow_accepted(ctx: Context, tx: Any, accepter: Principal, follow:
         entity_id=accepter.user_id,
         data={"follow_id": str(follow["id"])},
     )
-    await forget_timeline(ctx, follow["follower_id"])
 
 
 async def unfollow(ctx: Context, actor: Principal, target_ref: str) -> None:
@@ -124,6 +124,7 @@ async def accept_request(ctx: Context, actor: Principal, follow_id: uuid.UUID) -
         if row is None:
             raise NotFound("No such follow request.")
         await on_follow_accepted(ctx, tx, actor, row)
+    await forget_timeline(ctx, row["follower_id"])
     return {"status": "accepted", "follow_id": follow_id, "follower_id": row["follower_id"]}
 
 
