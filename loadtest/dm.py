@@ -64,6 +64,17 @@ def add_arguments(cmd) -> None:
     )
     cmd.add_argument("--ack", action="store_true", help="recipients ack with messages.delivered")
     cmd.add_argument("--pool-max", type=int, default=10, help="database pool per server")
+    cmd.add_argument(
+        "--server-root",
+        default=None,
+        help="run the server of another checkout (a before/after comparison, same harness)",
+    )
+    cmd.add_argument(
+        "--idle-clients",
+        type=int,
+        default=0,
+        help="extra connected users that only listen (e.g. 5000 more for 10,000 sockets)",
+    )
 
 
 @dataclass
@@ -153,6 +164,74 @@ def _pg_cpu_seconds() -> float:
     return total
 
 
+def _embedded_pg_cpu_seconds() -> float | None:
+    """CPU of the embedded PostgreSQL alone (its postmaster, live backends and exited ones):
+    unlike _pg_cpu_seconds, other tenants' databases do not count."""
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if str(EMBEDDED_PGDATA) in " ".join(proc.info["cmdline"] or []):
+                t = proc.cpu_times()
+                total = t.user + t.system + t.children_user + t.children_system
+                for child in proc.children():
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        c = child.cpu_times()
+                        total += c.user + c.system
+                return total
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return None
+
+
+async def _scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """The server's /metrics as {series: value} (empty when it cannot be read)."""
+    try:
+        async with session.get(f"{url}/metrics") as resp:
+            text = await resp.text()
+    except aiohttp.ClientError:
+        return {}
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                values[name] = float(value)
+    return values
+
+
+def _histogram_summary(
+    before: dict[str, float], after: dict[str, float], name: str, label: str = ""
+) -> dict[str, float] | None:
+    """count, max-bucket bound and p99 / p99.9 (as bucket upper bounds) of a Prometheus
+    histogram's increase between two scrapes."""
+    prefix = f"{name}_bucket{{" + (f"{label}," if label else "")
+    buckets = []
+    for series, value in after.items():
+        if series.startswith(prefix):
+            bound = series.rsplit('le="', 1)[1].rstrip('"}')
+            buckets.append((float(bound), value - before.get(series, 0.0)))
+    if not buckets:
+        return None
+    buckets.sort()
+    total = buckets[-1][1]
+    suffix = f"{{{label}}}" if label else ""
+
+    def quantile(q: float) -> float:
+        for bound, count in buckets:
+            if count >= q * total:
+                return 1000 * bound
+        return float("inf")
+
+    top = next((b for b, c in buckets if c >= total), float("inf")) if total else 0.0
+    return {
+        "count": total,
+        "sum_ms": 1000
+        * (after.get(f"{name}_sum{suffix}", 0) - before.get(f"{name}_sum{suffix}", 0)),
+        "p99_le_ms": quantile(0.99) if total else 0.0,
+        "p99.9_le_ms": quantile(0.999) if total else 0.0,
+        "max_le_ms": 1000 * top if total else 0.0,
+    }
+
+
 async def dm(args) -> Report:
     fd_limit = raise_file_limit()
     clients_n = args.clients - args.clients % 2
@@ -170,6 +249,8 @@ async def dm(args) -> Report:
             "delivery_acks": args.ack,
             "encoding": args.encoding,
             "fd_limit": fd_limit,
+            "idle_clients": max(0, args.idle_clients),
+            "server_root": args.server_root or str(ROOT),
         },
     )
     rate = args.rate or 500
@@ -177,7 +258,8 @@ async def dm(args) -> Report:
     await asyncio.to_thread(ensure_database, database_url)
     secret = new_secret()
     started = time.perf_counter()
-    users = await bulk_users(database_url, clients_n, secret)
+    idle_n = max(0, args.idle_clients)
+    users = await bulk_users(database_url, clients_n + idle_n, secret)
     report.results["users_ready_s"] = time.perf_counter() - started
 
     servers: list[ServerProcess] = []
@@ -194,7 +276,15 @@ async def dm(args) -> Report:
         if args.nodes > 1:
             env["REDIS_URL"] = args.redis_url
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        servers.append(ServerProcess("server", free_port(), env, LOG_DIR / f"dm-server-{node}.log"))
+        servers.append(
+            ServerProcess(
+                "server",
+                free_port(),
+                env,
+                LOG_DIR / f"dm-server-{node}.log",
+                root=args.server_root,
+            )
+        )
     tracker = Tracker()
     clients: list[GatewayClient | None] = [None] * len(users)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -202,7 +292,7 @@ async def dm(args) -> Report:
         for server in servers:
             await server.wait_ready()
         t0 = time.perf_counter()
-        pairs = await _open_conversations(servers[0].url, users, args.concurrency)
+        pairs = await _open_conversations(servers[0].url, users[:clients_n], args.concurrency)
         report.results["conversations_ready_s"] = time.perf_counter() - t0
         _progress(f"{len(pairs)} conversations ready; connecting {len(users)} clients")
 
@@ -301,8 +391,10 @@ async def dm(args) -> Report:
                 lag.append(time.perf_counter() - t - 0.01)
 
         lag_task = asyncio.get_running_loop().create_task(measure_lag())
+        metrics0 = [await _scrape(session, s.url) for s in servers]
         cpu0 = [s.cpu_seconds() for s in servers]
         pg0 = _pg_cpu_seconds()
+        own0 = _embedded_pg_cpu_seconds() if args.embedded else None
         me = psutil.Process()
         me0 = sum(me.cpu_times()[:2])
         total = int(rate * args.duration)
@@ -316,7 +408,7 @@ async def dm(args) -> Report:
             if delay > 0:
                 await asyncio.sleep(delay)
             if k == drop_at:
-                live = [c for c in clients if c is not None]
+                live = [c for c in clients[:clients_n] if c is not None]
                 dropped = random.sample(live, int(len(live) * args.drop_fraction))
                 for client in dropped:
                     await client.drop()
@@ -329,7 +421,9 @@ async def dm(args) -> Report:
         elapsed = time.perf_counter() - start  # the send phase, for the CPU percentages
         cpu1 = [s.cpu_seconds() for s in servers]
         pg1 = _pg_cpu_seconds()
+        own1 = _embedded_pg_cpu_seconds() if args.embedded else None
         me1 = sum(me.cpu_times()[:2])
+        metrics1 = [await _scrape(session, s.url) for s in servers]
         hard_end = time.perf_counter() + 180
         last_progress, seen = time.perf_counter(), tracker.unique
         while time.perf_counter() < hard_end and tracker.unique < tracker.sent_ok:
@@ -373,6 +467,7 @@ async def dm(args) -> Report:
                     "p50": 1000 * percentile(lat, 50),
                     "p95": 1000 * percentile(lat, 95),
                     "p99": 1000 * percentile(lat, 99),
+                    "p99.9": 1000 * percentile(lat, 99.9),
                     "max": 1000 * (lat[-1] if lat else float("nan")),
                 },
                 "persisted_ms": {
@@ -386,6 +481,34 @@ async def dm(args) -> Report:
                 "server_cpu_pct": [round(c, 1) for c in server_cpu],
                 "postgres_cpu_pct": 100 * (pg1 - pg0) / elapsed,
                 "client_cpu_pct": 100 * (me1 - me0) / elapsed,
+                # CPU per persisted message over the send phase (PostgreSQL: every postgres
+                # process on the box, so an upper bound on a shared machine).
+                "cpu_ms_per_message": {
+                    "server": 1000
+                    * sum(c1 - c0 for c1, c0 in zip(cpu1, cpu0, strict=True))
+                    / max(1, tracker.sent_ok),
+                    "postgres": 1000 * (pg1 - pg0) / max(1, tracker.sent_ok),
+                    # The embedded PostgreSQL of this run alone (None on a shared server).
+                    "postgres_own": 1000 * (own1 - own0) / max(1, tracker.sent_ok)
+                    if own0 is not None and own1 is not None
+                    else None,
+                    "clients": 1000 * (me1 - me0) / max(1, tracker.sent_ok),
+                },
+                # The server's own view over the send phase, from its /metrics (a server
+                # without these metrics, e.g. an older checkout, reports nothing here).
+                "server_loop_delay_ms": [
+                    _histogram_summary(m0, m1, "nexgate_event_loop_delay_seconds")
+                    for m0, m1 in zip(metrics0, metrics1, strict=True)
+                ],
+                "server_gc_pauses_ms": [
+                    {
+                        gen: _histogram_summary(
+                            m0, m1, "nexgate_gc_pause_seconds", f'generation="{gen}"'
+                        )
+                        for gen in ("0", "1", "2")
+                    }
+                    for m0, m1 in zip(metrics0, metrics1, strict=True)
+                ],
                 "client_loop_lag_ms": {
                     "p99": 1000 * percentile(lags, 99),
                     "max": 1000 * (lags[-1] if lags else float("nan")),

@@ -86,7 +86,19 @@ async def bulk_users(database_url: str, count: int, secret: str) -> list[tuple[s
 class ServerProcess:
     """A server started by the harness in its own process (only ever on 127.0.0.1)."""
 
-    def __init__(self, module: str, port: int, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        module: str,
+        port: int,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        root: str | None = None,
+    ) -> None:
+        # `root`: run the server of another checkout (before/after comparisons, same harness).
+        root_path = Path(root).resolve() if root else ROOT
+        if root_path != ROOT:
+            env = {**env, "PYTHONPATH": str(root_path)}
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
@@ -94,7 +106,7 @@ class ServerProcess:
         args = [sys.executable, "-m", module]
         args += ["serve", "--port", str(port)] if module == "server" else ["--port", str(port)]
         self.proc = subprocess.Popen(
-            args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
+            args, env=env, cwd=root_path, stdout=self._log, stderr=subprocess.STDOUT
         )
         self.ps = psutil.Process(self.proc.pid)
 

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from server.domain.context import Context
 from server.domain.group_expiry import run_group_expiry
+from server.domain.message_notifier import run_message_notifier
 from server.http import (
     auth,
     comments,
@@ -36,6 +37,7 @@ from server.http import (
     health,
     image_tags,
     interactions,
+    lists,
     media,
     media_files,
     media_tus,
@@ -44,6 +46,7 @@ from server.http import (
     openapi,
     polls,
     posts,
+    search,
     users,
 )
 from server.jobs.registry import seal
@@ -68,6 +71,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         jobs="server.jobs.maintenance",
         lifecycles=(run_in_process_worker,),
     ),
+    # Search, lists, muted words, suggestions (issue 14 part S). Before "accounts": its
+    # /api/users/suggestions must match before the profile route /api/users/{ref}.
+    Capability("discovery", routes=(lists.routes, search.routes)),
     Capability("accounts", routes=(auth.routes, users.routes), jobs="server.domain.account_jobs"),
     Capability("gateway", routes=(gateway.routes,), gateway="server.ws.methods.presence"),
     Capability(
@@ -82,7 +88,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         gateway="server.ws.methods.commerce",
         lifecycles=(run_group_expiry,),
     ),
-    Capability("messaging", routes=(messaging.routes,), gateway="server.ws.methods.messaging"),
+    Capability(
+        "messaging",
+        routes=(messaging.routes,),
+        gateway="server.ws.methods.messaging",
+        lifecycles=(run_message_notifier,),  # the coalescing NEW_MESSAGE writer (issue 15)
+    ),
     Capability(
         "media",
         routes=(media.routes, media_tus.routes, media_files.routes),

@@ -188,6 +188,16 @@ class GatewaySettings(_Section):
     max_sockets_per_user: int = 10
     # Lifetime of a single-use SSE stream ticket (POST /api/gateway/tickets).
     stream_ticket_ttl_s: float = 30
+    # Admission control (issue 15): identify / resume handshakes running at once on a node;
+    # the rest wait their turn in arrival order, so a reconnect storm cannot starve sends.
+    max_concurrent_syncs: int = 32
+    # Garbage-collection policy of the serving process (server/gc_policy.py): freeze the
+    # long-lived objects after warm-up and periodically, one full collection per interval.
+    gc_policy: bool = True
+    gc_threshold0: int = 700
+    gc_warmup_s: float = 1
+    gc_freeze_interval_s: float = 1
+    gc_full_collect_interval_s: float = 900
 
 
 class JobSettings(_Section):
@@ -218,6 +228,8 @@ class CommerceSettings(_Section):
 class MessagingSettings(_Section):
     edit_window_s: int = 900
     max_message_chars: int = 4000
+    # How often the coalescing NEW_MESSAGE writer runs (a burst within it is one update).
+    notify_coalesce_ms: int = 50
 
 
 class PostSettings(_Section):

@@ -16,6 +16,7 @@ from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.errors import Conflict, Forbidden, NotFound
 from server.store import comments as comments_store
+from server.store import lists as lists_store
 from server.store import media as media_store
 from server.store import messaging as messaging_store
 from server.store import polls as polls_store
@@ -255,3 +256,29 @@ def check_attachable(actor: Principal, rows: list[Row], wanted: list[uuid.UUID])
                 f"Media {media_id} is {row['status']}; attach it once it is ready"
                 + (f" ({row['failure_reason']})." if row["failure_reason"] else ".")
             )
+
+
+# --- lists -------------------------------------------------------------------
+# A list exists for its owner and, when public, for whoever the owner and they have not
+# blocked either way; to anyone else it is NotFound (a private list's existence is not
+# confirmed). Only the owner changes it: a public list's visitor gets Forbidden.
+
+NO_LIST = "No such list."
+
+
+async def access_list(
+    ctx: Context, q: Any, viewer: Principal, list_id: uuid.UUID, *, to_change: bool = False
+) -> Row:
+    """The list as `viewer` may see it (NotFound otherwise); `to_change`: the owner's, locked
+    for the change (inside `q`'s transaction), else Forbidden for a visitor of a public list."""
+    row = await lists_store.get_list_for(q, list_id, viewer.user_id)
+    if row is None:
+        raise NotFound(NO_LIST)
+    if to_change:
+        if row["owner_id"] != viewer.user_id:
+            raise Forbidden("Only the list's owner can change it.")
+        locked = await lists_store.lock_own_list(q, list_id, viewer.user_id)
+        if locked is None:
+            raise NotFound(NO_LIST)
+        return locked
+    return row

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -50,12 +51,15 @@ from server.errors import NotFound, ValidationFailed
 from server.ids import new_id
 from server.jobs.queue import enqueue
 from server.pagination import decode_cursor, encode_cursor
+from server.store import message_notify as message_notify_store
 from server.store import notifications as store
 from server.store.db import Row, Transaction
 
 __all__ = [
+    "MEDIA_PREVIEW",
     "Category",
     "NotificationType",
+    "flush_message_notifications",
     "forget_entity",
     "mark_entity_read",
     "notify",
@@ -74,6 +78,9 @@ UPDATED = "notification.updated"
 READ = "notification.read"
 READ_ALL = "notification.read_all"
 DELETED = "notification.deleted"
+
+# What a notification shows for a media message without a caption.
+MEDIA_PREVIEW = {"image": "Sent a photo", "video": "Sent a video"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -133,6 +140,7 @@ async def notify(
     entity_id: uuid.UUID,
     actor_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
+    events: int = 1,
 ) -> dict[str, Any] | None:
     """Notify `recipient_id` that `actor_id` did `type` to `entity_type`/`entity_id`.
 
@@ -158,7 +166,8 @@ async def notify(
 
     `data` holds what the template needs (e.g. `comment_preview` for COMMENT_POST,
     `product_name` for PRODUCT_MESSAGE; pass text through `preview()`), plus anything a client
-    wants (ids of the comment, conversation, ...). JSON values only.
+    wants (ids of the comment, conversation, ...). JSON values only. `events` > 1 folds that
+    many events of one actor at once (the coalescing NEW_MESSAGE writer).
     A capability that must stay silent (a muted conversation) simply does not call notify().
     """
     type = NotificationType(type)
@@ -203,6 +212,7 @@ async def notify(
             window_s=BATCH_WINDOW_S,
             max_actors=MAX_ACTORS,
             now=now,
+            events=events,
         )
         if row is not None:
             break
@@ -245,6 +255,91 @@ async def notify(
             coalesce_key=f"email:{row['id']}",
         )
     return result
+
+
+# -- NEW_MESSAGE, coalesced (issue 15) -------------------------------------------------------
+#
+# A send does not call notify() for a plain message: its own statement counts the message on
+# the recipient's participant row (durable with the message, skipped when muted), and
+# flush_message_notifications turns each conversation's count into one notify() call with
+# `events=count`: a burst becomes one batch update, out of the send's transaction. It runs
+# from the background writer (server/domain/message_notifier.py, every
+# messaging.notify_coalesce_ms), inline in the send when the recipient is offline (their push
+# leaves at once, as before), and before the recipient's own notification reads (they never
+# read a list that misses a message they were sent). Reading or replying to the conversation
+# clears its count: a notification about messages already read is not created.
+
+
+async def flush_message_notifications(
+    ctx: Context,
+    tx: Transaction,
+    *,
+    recipient: uuid.UUID | None = None,
+    conversation: uuid.UUID | None = None,
+    limit: int = 200,
+    skip_locked: bool = False,
+) -> int:
+    """Turn pending message counts into NEW_MESSAGE notifications (batched per conversation,
+    rules and preferences applied by notify() as for any notification). Returns how many
+    conversations' counts were claimed."""
+    rows = await message_notify_store.claim(
+        tx, recipient=recipient, conversation=conversation, limit=limit, skip_locked=skip_locked
+    )
+    for row in rows:
+        # Muted since, or the message deleted since (its text must not leak into a preview).
+        if row["muted"] or row["message_id"] is None or row["deleted_at"] is not None:
+            continue
+        content = row["content"] or MEDIA_PREVIEW.get(row["message_type"], "")
+        await notify(
+            ctx,
+            tx,
+            recipient_id=row["recipient_id"],
+            actor_id=row["sender_id"],
+            type=NotificationType.NEW_MESSAGE,
+            entity_type="conversation",
+            entity_id=row["conversation_id"],
+            data={
+                "conversation_id": str(row["conversation_id"]),
+                "message_id": str(row["message_id"]),
+                "message_preview": preview(content),
+            },
+            events=row["notify_count"],
+        )
+    return len(rows)
+
+
+# Wakes the writers of this process (server/domain/message_notifier.py registers here): a
+# count was left. The writer waits its coalescing window first, by which time the send has
+# committed; one that has not yet is found by the writer's fallback pass.
+message_count_listeners: list[Callable[[], None]] = []
+
+
+async def notify_new_message_if_offline(
+    ctx: Context, tx: Transaction, *, recipient: uuid.UUID, conversation: uuid.UUID
+) -> None:
+    """In the send's transaction: an offline recipient's count becomes its notification (and
+    push job) now, as it always did; an online one's waits for the writer (they have the
+    message live already)."""
+    if not await _online(ctx, recipient):
+        await flush_message_notifications(ctx, tx, recipient=recipient, conversation=conversation)
+        return
+    for wake in message_count_listeners:
+        wake()
+
+
+async def settle_pending(ctx: Context, recipient: uuid.UUID) -> None:
+    """Before the recipient reads their notifications: write what the coalescing writer has
+    not written yet (one indexed probe when there is nothing)."""
+    if await message_notify_store.has_pending(ctx.db, recipient):
+        async with ctx.db.transaction() as tx:
+            await flush_message_notifications(ctx, tx, recipient=recipient)
+
+
+async def clear_pending(
+    ctx: Context, tx: Transaction, *, recipient: uuid.UUID, conversation: uuid.UUID
+) -> None:
+    """The recipient read the conversation: its pending count is moot."""
+    await message_notify_store.clear(tx, conversation, recipient)
 
 
 async def retract(
@@ -394,6 +489,7 @@ async def list_notifications(
         wanted = sorted(set(wanted) & set(in_category)) if wanted is not None else in_category
         if not wanted:
             return {"items": [], "next_cursor": None, "unread_count": 0}
+    await settle_pending(ctx, viewer.user_id)
     rows = await store.list_page(
         ctx.db,
         viewer.user_id,
@@ -415,6 +511,7 @@ async def list_notifications(
 
 
 async def unread_count(ctx: Context, viewer: Principal) -> dict[str, int]:
+    await settle_pending(ctx, viewer.user_id)
     return {"unread_count": await store.unread_count(ctx.db, viewer.user_id)}
 
 

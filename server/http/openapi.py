@@ -56,6 +56,9 @@ TAG_DESCRIPTIONS = {
     "comments": "Comments on posts, nested replies, comment likes.",
     "polls": "Votes and live results of polls in posts.",
     "media": "Image and video uploads (multipart; resumable over tus at /api/media/uploads).",
+    "search": "Search users, posts, hashtags and commerce-linked posts; your search history.",
+    "lists": "Lists of users (private or public) and their feeds.",
+    "filters": "Muted words: keyword filters over your feeds and search.",
 }
 PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 

@@ -24,6 +24,9 @@ REPLY_COLUMNS = """r.id AS reply_id, r.sender_id AS reply_sender_id,
     r.message_type AS reply_type, left(r.content, 200) AS reply_content,
     r.deleted_at AS reply_deleted_at, (r.media_count > 0) AS reply_has_media"""
 
+# Participant `p` has the conversation muted now.
+_MUTED = "(p.is_muted AND (p.muted_until IS NULL OR p.muted_until > now()))"
+
 # Reactions of message `m` grouped by emoji (first reacted first), and its attachments.
 REACTIONS = """(SELECT coalesce(jsonb_agg(jsonb_build_object(
                  'emoji', g.emoji, 'count', g.n, 'user_ids', g.users) ORDER BY g.first), '[]')
@@ -271,7 +274,8 @@ async def mark_read(
                                      WHERE d.user_id = %(me)s AND d.message_id = m.id))
              FROM old WHERE p.id = old.id
              RETURNING p.last_read_seq, p.last_read_at, p.unread_count, p.last_delivered_seq,
-                       p.delivered_at, (p.last_read_seq > old.last_read_seq) AS changed
+                       p.delivered_at, (p.last_read_seq > old.last_read_seq) AS changed,
+                       p.notify_count
            )
            SELECT * FROM upd""",
         {"c": conversation_id, "me": user_id, "up": up_to},
@@ -290,6 +294,26 @@ async def mark_delivered(
            WHERE c.id = p.conversation_id AND p.conversation_id = %(c)s AND p.user_id = %(me)s
              AND p.last_delivered_seq < least(%(up)s, c.message_seq)
            RETURNING p.last_delivered_seq, p.delivered_at""",
+        {"c": conversation_id, "me": user_id, "up": up_to},
+    )
+
+
+async def advance_delivered(
+    q: Queries, conversation_id: uuid.UUID, user_id: uuid.UUID, up_to: int | None
+) -> Row | None:
+    """The delivery ack in one statement (issue 15): move the participant's watermark up to
+    `up_to` (None: the latest message), capped at the conversation's last message, and return
+    what its event needs (the other participant, whether a block stands either way). None
+    when nothing moved or the user takes part in no such conversation (the caller asks which)."""
+    return await q.fetchrow(
+        f"""UPDATE conversation_participants p
+           SET last_delivered_seq = least(%(up)s::bigint, c.message_seq), delivered_at = now()
+           FROM conversations c, conversation_participants o
+           WHERE c.id = p.conversation_id AND p.conversation_id = %(c)s AND p.user_id = %(me)s
+             AND o.conversation_id = p.conversation_id AND o.user_id <> p.user_id
+             AND p.last_delivered_seq < least(%(up)s::bigint, c.message_seq)
+           RETURNING p.last_delivered_seq, p.delivered_at, o.user_id AS other_id,
+                     {blocked_either_way("p.user_id", "o.user_id")} AS blocked""",
         {"c": conversation_id, "me": user_id, "up": up_to},
     )
 
@@ -326,12 +350,17 @@ async def append(
     replied_to: uuid.UUID | None = None,
     forwarded_from: uuid.UUID | None = None,
     nonce: str | None = None,
+    coalesce_notify: bool = False,
 ) -> Row | None:
     """Append a message, if the sender may send it: they take part in the conversation, the
     other participant is active, and neither blocks the other. Bumps the conversation's seq under
     its row lock, inserts the message with that seq and the DB clock, and moves both
     participants (the sender has read up to it; the other gets one more unread; the
     conversation reappears in both lists). One round trip.
+
+    With `coalesce_notify` the message is also counted on the recipient's row for the
+    coalescing NEW_MESSAGE writer (unless they muted the conversation), in this same
+    statement; the sender's own pending count goes (replying reads the conversation).
 
     Returns the message with `participants` (user_id, unread_count, muted) and the sender's
     context before it (`ctx_other_id`, `ctx_other_read_seq`, `ctx_muted`, `ctx_unread_count`,
@@ -378,7 +407,13 @@ async def append(
                 last_delivered_seq = CASE WHEN p.user_id = m.sender_id THEN m.seq
                                           ELSE p.last_delivered_seq END,
                 marked_unread = CASE WHEN p.user_id = m.sender_id THEN false
-                                     ELSE p.marked_unread END
+                                     ELSE p.marked_unread END,
+                notify_count = CASE WHEN p.user_id = m.sender_id THEN 0
+                                    WHEN %(cn)s AND NOT {_MUTED} THEN p.notify_count + 1
+                                    ELSE p.notify_count END,
+                notify_message_id = CASE WHEN p.user_id = m.sender_id THEN NULL
+                                         WHEN %(cn)s AND NOT {_MUTED} THEN m.id
+                                         ELSE p.notify_message_id END
               FROM m WHERE p.conversation_id = m.conversation_id
               RETURNING p.user_id, p.unread_count,
                 (p.is_muted AND (p.muted_until IS NULL OR p.muted_until > now())) AS muted
@@ -401,6 +436,7 @@ async def append(
             "reply": replied_to,
             "fwd": forwarded_from,
             "nonce": nonce,
+            "cn": coalesce_notify,
         },
     )
 

@@ -65,6 +65,7 @@ async def upsert_batch(
     window_s: float,
     max_actors: int,
     now: datetime,
+    events: int = 1,
 ) -> Row | None:
     """Close the key's batch if its window has passed, then insert a notification or fold this
     event into the open batch of the same key: the actor moves to the front of the (capped)
@@ -83,7 +84,8 @@ async def upsert_batch(
               VALUES (%(id)s, %(r)s, %(t)s, %(et)s, %(e)s, %(a)s,
                       CASE WHEN %(a)s::uuid IS NULL THEN '{{}}'::uuid[]
                            ELSE ARRAY[%(a)s::uuid] END,
-                      CASE WHEN %(a)s::uuid IS NULL THEN 0 ELSE 1 END, 1, %(data)s, %(visible)s,
+                      CASE WHEN %(a)s::uuid IS NULL THEN 0 ELSE 1 END, %(events)s, %(data)s,
+                      %(visible)s,
                       %(now)s, %(now)s)
               ON CONFLICT (recipient_id, type, entity_type, entity_id) WHERE batch_open
               DO UPDATE SET
@@ -94,7 +96,7 @@ async def upsert_batch(
                 actor_count = n.actor_count + CASE
                    WHEN EXCLUDED.actor_id IS NULL OR EXCLUDED.actor_id = ANY(n.actor_ids)
                    THEN 0 ELSE 1 END,
-                event_count = n.event_count + 1,
+                event_count = n.event_count + EXCLUDED.event_count,
                 data = n.data || EXCLUDED.data,
                 latest_at = greatest(n.latest_at, %(now)s)
               WHERE n.created_at > %(now)s - make_interval(secs => %(w)s)
@@ -113,6 +115,7 @@ async def upsert_batch(
             "w": window_s,
             "cap": max_actors,
             "now": now,
+            "events": events,
         },
     )
 

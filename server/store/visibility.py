@@ -186,3 +186,27 @@ def post_visible_to(
 ) -> tuple[str, dict[str, Any]]:
     """(SQL boolean, parameters): `post_visible` with the viewer bound."""
     return post_visible(param, post), {param: require_viewer(viewer)}
+
+
+# Search, lists and discovery (issue 14, part S) -------------------------------------------
+
+
+def post_not_muted_or_hidden(viewer_param: str, post: str = "p") -> str:
+    """SQL boolean: the viewer (query parameter `viewer_param`) has muted no author of post
+    `post` and has not hidden it ("not interested"). Both read the viewer's own rows by their
+    primary / leading index (mutes (muter_id, muted_id), post_hides (user_id, post_id)). A NULL
+    viewer sees nothing."""
+    viewer = _placeholder(viewer_param)
+    p = _expression(post)
+    return f"""({viewer} IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM mutes mu
+                        WHERE mu.muter_id = {viewer} AND mu.muted_id = ANY({p}.author_ids))
+        AND NOT EXISTS (SELECT 1 FROM post_hides ph
+                        WHERE ph.user_id = {viewer} AND ph.post_id = {p}.id))"""
+
+
+def user_listed_for(viewer_param: str, user: str = "u") -> str:
+    """SQL boolean: user row `user` may be shown to the viewer in search and suggestions:
+    active, and no block between them either way. A NULL viewer sees nothing."""
+    u = _expression(user)
+    return f"({u}.is_active AND {not_blocked(viewer_param, f'{u}.id')})"

@@ -17,12 +17,21 @@ async def gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Start and stop the gateway's background work (runs after the core resources; the
     capabilities' call methods are loaded by create_app, server/capabilities.py)."""
     from server.app_keys import CONTEXT, SETTINGS
+    from server.gc_policy import gc_policy
     from server.ws.hub import HUB, Hub
 
-    hub = Hub(app[CONTEXT], app[SETTINGS].gateway)
+    settings = app[SETTINGS].gateway
+    hub = Hub(app[CONTEXT], settings)
     app[HUB] = hub
     hub.start()
-    yield
+    async with gc_policy(
+        enabled=settings.gc_policy,
+        threshold0=settings.gc_threshold0,
+        warmup_s=settings.gc_warmup_s,
+        freeze_interval_s=settings.gc_freeze_interval_s,
+        full_collect_interval_s=settings.gc_full_collect_interval_s,
+    ):
+        yield
     await hub.stop()
 
 

@@ -10,11 +10,13 @@ SLOW_CONSUMER (4010): it reconnects and resumes, and server memory stays bounded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -360,23 +362,52 @@ class Connection:
             self.close(CloseCode.ALREADY_AUTHENTICATED, f"{op} before ready")
             return
         if op == Op.IDENTIFY:
-            await self.on_identify(d)
+            async with self._admitted():
+                await self.on_identify(d)
         elif op == Op.RESUME:
-            await self.on_resume(d)
+            async with self._admitted():
+                await self.on_resume(d)
         elif op in CLIENT_OPS:
             self.close(CloseCode.NOT_AUTHENTICATED, f"identify first (got {op})")
         else:
             self.close(CloseCode.UNKNOWN_OP, f"unknown op {op[:40]!r}")
 
-    async def _authenticate(self, token: Any) -> Principal | None:
+    async def _authenticate(self, token: Any, *, check_account: bool = True) -> Principal | None:
         if not isinstance(token, str) or not token:
             self.close(CloseCode.AUTHENTICATION_FAILED, "identify needs a token")
             return None
         try:
-            return await accounts.authenticate(self.hub.ctx, token, check_account=True)
+            return await accounts.authenticate(self.hub.ctx, token, check_account=check_account)
         except Unauthorized as exc:
             self.close(CloseCode.AUTHENTICATION_FAILED, exc.detail)
             return None
+
+    @contextlib.asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        """Admission control for handshakes: at most `gateway.max_concurrent_syncs` identify /
+        resume run at once on this node; the others wait in arrival order (asyncio.Semaphore
+        is FIFO). A storm of 1,000 resumes then takes its turns between the sends of the
+        connected users instead of all at once ahead of them. Waiting does not count against
+        the identify deadline (the client did send its identify in time)."""
+        self.state = SYNCING  # a second identify / resume while queued is still 4005
+        hub = self.hub
+        queued = hub.syncs.locked()
+        if queued:
+            metrics.SYNCS_QUEUED.inc()
+        started = time.monotonic()
+        async with hub.syncs:
+            if queued:
+                metrics.SYNCS_QUEUED.dec()
+            metrics.SYNC_WAIT.observe(time.monotonic() - started)
+            self.deadline = max(self.deadline, time.monotonic() + hub.hello_timeout_s)
+            if self.closed:
+                yield
+                return
+            metrics.SYNCS_RUNNING.inc()
+            try:
+                yield
+            finally:
+                metrics.SYNCS_RUNNING.dec()
 
     def _become(self, principal: Principal, session_id: str, seq: int) -> bool:
         """Enter SYNCING as `principal`: live events start queueing in `pending`. True if this
@@ -473,7 +504,10 @@ class Connection:
             self.close(CloseCode.DECODE_ERROR, "resume needs {token, session_id, seq >= 0}")
             return
         self.state = SYNCING
-        principal = await self._authenticate(d.get("token"))
+        # No account read per resume: the session being resumed began with an identify that
+        # read the account, and deactivating an account revokes its sign-in sessions, which
+        # the (cached) revocation check here still catches (4004).
+        principal = await self._authenticate(d.get("token"), check_account=False)
         if principal is None or self.closed:
             return
         hub = self.hub

@@ -53,3 +53,15 @@ DRAINED = Counter(
     "nexgate_gateway_drained_total",
     "Sockets and SSE streams asked to reconnect elsewhere by a drain",
 )
+
+# Admission control of identify / resume (issue 15): how many run, wait, and for how long.
+SYNCS_RUNNING = Gauge("nexgate_gateway_syncs_running", "Identify / resume handshakes running now")
+SYNCS_QUEUED = Gauge(
+    "nexgate_gateway_syncs_queued",
+    "Identify / resume handshakes waiting for admission (gateway.max_concurrent_syncs)",
+)
+SYNC_WAIT = Histogram(
+    "nexgate_gateway_sync_admission_wait_seconds",
+    "How long an identify / resume waited for admission before it ran",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -63,6 +63,11 @@ async def mark_read(
                 "unread_count": row["unread_count"],
                 "marked_unread": False,
             }
+            if row["unread_count"] == 0 and row["notify_count"]:
+                # Counted for the coalescing writer and not written yet: no need now.
+                await notifications.clear_pending(
+                    ctx, tx, recipient=actor.user_id, conversation=conversation_id
+                )
             if row["unread_count"] == 0:  # all read: so are its notifications
                 await notifications.mark_entity_read(
                     ctx,
@@ -83,7 +88,21 @@ async def mark_delivered(
     ctx: Context, actor: Principal, conversation_id: uuid.UUID, command: UpToIn
 ) -> dict[str, Any]:
     """The recipient's client acknowledges it has received messages up to a seq (or message):
-    the sender gets `message.delivered`. Idempotent and monotonic."""
+    the sender gets `message.delivered`. Idempotent and monotonic.
+
+    The common ack (by seq, or the latest) is one UPDATE that also checks participation and
+    blocks, sent with BEGIN, plus COMMIT with its outbox row: two round trips. Only when it
+    moved nothing (a repeated ack, or no such conversation) is the conversation read."""
+    if command.message_id is None:
+        async with ctx.db.transaction() as tx:
+            row = await store.advance_delivered(tx, conversation_id, actor.user_id, command.seq)
+            if row is not None:
+                if not row["blocked"]:
+                    _stage_delivered(ctx, tx, conversation_id, actor.user_id, row)
+                return {
+                    "conversation_id": conversation_id,
+                    "delivered_seq": row["last_delivered_seq"],
+                }
     c = await access_conversation(ctx, ctx.db, actor, conversation_id)
     up_to = await _seq_up_to(ctx.db, c, command)
     await advance_delivered(ctx, actor.user_id, c, up_to)
@@ -105,16 +124,24 @@ async def advance_delivered(
     async with ctx.db.transaction() as tx:
         row = await store.mark_delivered(tx, conversation_id, user_id, up_to)
         if row is not None and not blocked_either_way(conversation):
-            ctx.events.to_users(
-                tx,
-                [conversation["other_id"]],
-                MESSAGE_DELIVERED,
-                jsonable(
-                    {
-                        "conversation_id": conversation_id,
-                        "user_id": user_id,
-                        "seq": row["last_delivered_seq"],
-                        "delivered_at": row["delivered_at"],
-                    }
-                ),
-            )
+            row["other_id"] = conversation["other_id"]
+            _stage_delivered(ctx, tx, conversation_id, user_id, row)
+
+
+def _stage_delivered(
+    ctx: Context, tx: Any, conversation_id: uuid.UUID, user_id: uuid.UUID, row: Row
+) -> None:
+    """`message.delivered` to the sender (the other participant)."""
+    ctx.events.to_users(
+        tx,
+        [row["other_id"]],
+        MESSAGE_DELIVERED,
+        jsonable(
+            {
+                "conversation_id": conversation_id,
+                "user_id": user_id,
+                "seq": row["last_delivered_seq"],
+                "delivered_at": row["delivered_at"],
+            }
+        ),
+    )

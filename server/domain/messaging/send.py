@@ -24,15 +24,12 @@ from server.domain.messaging.ordering import conversation_lock
 from server.domain.messaging.receipts import CONVERSATION_READ
 from server.domain.messaging.views import as_uuid, message_view, product_snapshot
 from server.domain.notification_catalog import preview
-from server.domain.notifications import NotificationType
+from server.domain.notifications import MEDIA_PREVIEW, NotificationType
 from server.errors import Conflict, RateLimited, ValidationFailed
 from server.ids import new_id
 from server.store import commerce as commerce_store
 from server.store import messaging as store
 from server.store.db import Row, Transaction
-
-# What a notification shows for a media message without a caption.
-_MEDIA_PREVIEW = {"image": "Sent a photo", "video": "Sent a video"}
 
 # Gateway event (per-user, sequenced).
 MESSAGE_CREATED = "message.created"
@@ -179,6 +176,7 @@ async def append_message(
                     replied_to=reply_to,
                     forwarded_from=forwarded_from["id"] if forwarded_from else None,
                     nonce=nonce,
+                    coalesce_notify=not _is_product_notice(snapshot, forwarded_from),
                 )
                 if row is None:
                     # Not sent: a resend of a nonce already used, or not allowed (say why).
@@ -285,12 +283,26 @@ async def _stage_new_message(ctx: Context, tx: Transaction, c: Row, row: Row) ->
             CONVERSATION_READ,
             {**base, "user_id": me, "read_at": row["created_at"]},
         )
-    if not other_state["muted"]:
-        await _notify_recipient(ctx, tx, conversation_id, me, other, row)
+    if other_state["muted"]:
+        pass  # a muted conversation stays silent (the append counted nothing either)
+    elif _is_product_notice(row.get("product_snapshot"), row["is_forwarded"]):
+        await _notify_product_message(ctx, tx, conversation_id, me, other, row)
+    else:
+        # Counted by the append for the coalescing writer (notifications.py, issue 15).
+        await notifications.notify_new_message_if_offline(
+            ctx, tx, recipient=other, conversation=conversation_id
+        )
     return sender_view
 
 
-async def _notify_recipient(
+def _is_product_notice(snapshot: dict[str, Any] | None, forwarded: Any) -> bool:
+    """A product-context message that is not a forward notifies as `product_message`, at
+    once; every other message is a coalesced `new_message`."""
+    product_name = ((snapshot or {}).get("product") or {}).get("name")
+    return bool(product_name) and not forwarded
+
+
+async def _notify_product_message(
     ctx: Context,
     tx: Transaction,
     conversation_id: uuid.UUID,
@@ -298,27 +310,24 @@ async def _notify_recipient(
     recipient: uuid.UUID,
     row: Row,
 ) -> None:
-    """`new_message`, or `product_message` for a product-context message that is not a
-    forward; the entity is the conversation, so they batch per conversation."""
-    snapshot = row.get("product_snapshot")
-    product_name = ((snapshot or {}).get("product") or {}).get("name")
-    data: dict[str, str | None] = {
-        "conversation_id": str(conversation_id),
-        "message_id": str(row["id"]),
-        "message_preview": preview(row["content"] or _MEDIA_PREVIEW.get(row["message_type"], "")),
-    }
-    if product_name and not row["is_forwarded"]:
-        data["product_name"] = preview(product_name, 60)
-        data["product_id"] = str(row["product_id"]) if row["product_id"] else None
+    """`product_message` (a product-context message that is not a forward), at once; the
+    entity is the conversation, so they batch per conversation."""
+    product = (row.get("product_snapshot") or {}).get("product") or {}
     await notifications.notify(
         ctx,
         tx,
         recipient_id=recipient,
         actor_id=sender,
-        type=NotificationType.PRODUCT_MESSAGE
-        if "product_name" in data
-        else NotificationType.NEW_MESSAGE,
+        type=NotificationType.PRODUCT_MESSAGE,
         entity_type="conversation",
         entity_id=conversation_id,
-        data=data,
+        data={
+            "conversation_id": str(conversation_id),
+            "message_id": str(row["id"]),
+            "message_preview": preview(
+                row["content"] or MEDIA_PREVIEW.get(row["message_type"], "")
+            ),
+            "product_name": preview(product.get("name") or "", 60),
+            "product_id": str(row["product_id"]) if row["product_id"] else None,
+        },
     )

@@ -88,28 +88,29 @@ async def set_mentions(q: Queries, post_id: uuid.UUID, user_ids: Sequence[uuid.U
 async def add_hashtags(
     q: Queries, post_id: uuid.UUID, tags: Sequence[str], published_at: datetime
 ) -> None:
-    """Link a published post to `tags` (created as needed), counting it once per tag."""
+    """Link a published post to `tags` (created as needed), counting it once per tag.
+
+    Two statements: an UPDATE in the same statement as the upsert cannot see (or change
+    again) the rows the upsert wrote, so counting there left every count at 0."""
     if not tags:
         return
-    # Two statements: rows a CTE inserts or updates are invisible to the rest of its statement,
-    # so counting in the same statement as the upsert left new tags (and repeats) uncounted.
-    rows = await q.fetch(
-        """INSERT INTO hashtags (id, tag, posts_count, created_at)
-           SELECT t.id, t.tag, 0, %(at)s
-           FROM unnest(%(ids)s::uuid[], %(tags)s::text[]) AS t (id, tag)
-           ON CONFLICT (tag) DO UPDATE SET tag = EXCLUDED.tag
-           RETURNING id""",
-        {"ids": [new_id() for _ in tags], "tags": list(tags), "at": published_at},
+    linked = await q.fetch(
+        """WITH tag AS (
+               INSERT INTO hashtags (id, tag, posts_count, created_at)
+               SELECT t.id, t.tag, 0, %(at)s
+               FROM unnest(%(ids)s::uuid[], %(tags)s::text[]) AS t (id, tag)
+               ON CONFLICT (tag) DO UPDATE SET tag = EXCLUDED.tag
+               RETURNING id)
+           INSERT INTO post_hashtags (post_id, hashtag_id, published_at)
+           SELECT %(post)s, id, %(at)s FROM tag
+           ON CONFLICT DO NOTHING RETURNING hashtag_id""",
+        {"post": post_id, "ids": [new_id() for _ in tags], "tags": list(tags), "at": published_at},
     )
-    await q.execute(
-        """WITH linked AS (
-               INSERT INTO post_hashtags (post_id, hashtag_id, published_at)
-               SELECT %(post)s, id, %(at)s FROM unnest(%(ids)s::uuid[]) AS t (id)
-               ON CONFLICT DO NOTHING RETURNING hashtag_id)
-           UPDATE hashtags h SET posts_count = h.posts_count + 1
-           FROM linked WHERE h.id = linked.hashtag_id""",
-        {"post": post_id, "ids": [r["id"] for r in rows], "at": published_at},
-    )
+    if linked:
+        await q.execute(
+            "UPDATE hashtags SET posts_count = posts_count + 1 WHERE id = ANY(%s)",
+            ([row["hashtag_id"] for row in linked],),
+        )
 
 
 async def remove_hashtags(q: Queries, post_id: uuid.UUID, tags: Sequence[str] | None) -> None:
