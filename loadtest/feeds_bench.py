@@ -428,7 +428,7 @@ async def run(database_url: str, tmp: Path, args: argparse.Namespace) -> str:
             ),
             "home: the page's visibility query (50 candidates)": (
                 _filter_sql(),
-                {"ids": [e[1] for e in entries], "viewer": viewer},
+                {"ids": [e[1] for e in entries], "viewer": viewer, "now": ctx.clock.now()},
             ),
         }
         for title, (sql, params) in plans.items():

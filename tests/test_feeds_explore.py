@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from server.clock import ManualClock
-from tests.feeds_support import FEED_SETTINGS, act, contents, feed
+from tests.feeds_support import FEED_SETTINGS, act, contents, feed, settle
 from tests.helpers import expect_problem
 from tests.notifications_support import ctx_of
 from tests.posts_support import block, follow, make_private, post
+from tests.search_support import mute_word
 
 pytestmark = pytest.mark.app_settings(**FEED_SETTINGS)
 EXPLORE = "/api/posts/explore"
@@ -62,3 +63,22 @@ async def test_explore_ranks_and_filters(client, alice, bob, make_user) -> None:
     await expect_problem(
         await client.get(f"{EXPLORE}?cursor=WyJ4IiwieSJd", headers=alice.auth), 422
     )
+
+
+async def test_muted_words_leave_every_feed(client, alice, bob, make_user) -> None:
+    carol = await make_user("carol")
+    await follow(client, alice, bob)
+    assert await contents(client, alice) == []
+    await post(client, bob, content="big #spoiler inside")
+    await post(client, bob, content="harmless")
+    await post(client, carol, content="another #spoiler here")
+    await post(client, carol, content="nothing to see")
+    await settle(client)
+    await mute_word(client, alice, "spoiler")
+    assert await contents(client, alice) == ["harmless"]
+    assert await contents(client, alice, EXPLORE) == ["nothing to see"]
+    await expect_problem(
+        await client.get("/api/hashtags/spoiler/posts?cursor=x", headers=alice.auth), 422
+    )
+    assert await contents(client, alice, "/api/hashtags/spoiler/posts") == []
+    assert len(await contents(client, bob, "/api/hashtags/spoiler/posts")) == 2

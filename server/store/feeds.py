@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.store.db import Queries, Row
+from server.store.keyword_filters import passes_keyword_filters
 from server.store.posts.reads import POST_COLUMNS
 from server.store.visibility import post_visible
 
@@ -253,8 +254,9 @@ def _original_ok(viewer: str) -> str:
 
 def shown_in_feeds(viewer_param: str = "viewer") -> str:
     """SQL boolean on post alias `p`: what every feed hides from the viewer beyond
-    `post_visible`: posts by an account they mute, posts they hid, reposts of what they may not
-    see. (Keyword filters add their own `AND` on `p` next to this.)"""
+    `post_visible`: posts by an account they mute, posts they hid, posts matching their live
+    muted words (server/store/keyword_filters.py: needs the query parameter `now`), reposts
+    of what they may not see."""
     viewer = f"%({viewer_param})s::uuid"
     return f"""(p.status = 'published'
         AND {post_visible(viewer_param, "p")}
@@ -262,10 +264,13 @@ def shown_in_feeds(viewer_param: str = "viewer") -> str:
                         AND m.muted_id = ANY(p.author_ids))
         AND NOT EXISTS (SELECT 1 FROM post_hides h WHERE h.user_id = {viewer}
                         AND h.post_id = p.id)
+        AND {passes_keyword_filters("p", viewer_param, "now")}
         AND {_original_ok(viewer)})"""
 
 
-async def feed_filter(q: Queries, viewer: uuid.UUID, post_ids: Sequence[uuid.UUID]) -> list[Row]:
+async def feed_filter(
+    q: Queries, viewer: uuid.UUID, post_ids: Sequence[uuid.UUID], now: datetime
+) -> list[Row]:
     """The home feed's candidates the viewer sees now (one query for the page): visible, not
     muted or hidden, and still the viewer's business: they are an author, follow an author
     (unfollowing takes effect at once, whatever the timeline holds) or follow a hashtag of it."""
@@ -280,7 +285,7 @@ async def feed_filter(q: Queries, viewer: uuid.UUID, post_ids: Sequence[uuid.UUI
                    OR EXISTS (SELECT 1 FROM post_hashtags ph JOIN hashtag_follows hf
                                 ON hf.hashtag_id = ph.hashtag_id AND hf.user_id = %(viewer)s
                               WHERE ph.post_id = p.id))""",
-        {"ids": list(post_ids), "viewer": viewer},
+        {"ids": list(post_ids), "viewer": viewer, "now": now},
     )
 
 

@@ -63,14 +63,16 @@ async def hashtag_feed_scan(
     return [(r["published_at"], r["post_id"]) for r in rows]
 
 
-async def shown(q: Queries, viewer: uuid.UUID, post_ids: Sequence[uuid.UUID]) -> list[Row]:
+async def shown(
+    q: Queries, viewer: uuid.UUID, post_ids: Sequence[uuid.UUID], now: datetime
+) -> list[Row]:
     """The posts among `post_ids` any feed may show the viewer (one query)."""
     if not post_ids:
         return []
     return await q.fetch(
         f"""SELECT {POST_COLUMNS} FROM posts p
             WHERE p.id = ANY(%(ids)s::uuid[]) AND {shown_in_feeds()}""",
-        {"ids": list(post_ids), "viewer": viewer},
+        {"ids": list(post_ids), "viewer": viewer, "now": now},
     )
 
 
@@ -169,7 +171,9 @@ async def explore_snapshot(
     )
 
 
-async def explore_filter(q: Queries, viewer: uuid.UUID, post_ids: Sequence[uuid.UUID]) -> list[Row]:
+async def explore_filter(
+    q: Queries, viewer: uuid.UUID, post_ids: Sequence[uuid.UUID], now: datetime
+) -> list[Row]:
     """The snapshot's posts the viewer is shown: not theirs, by nobody they follow, and what
     every feed hides (blocks both ways, mutes, hides) left out. One query."""
     if not post_ids:
@@ -180,5 +184,5 @@ async def explore_filter(q: Queries, viewer: uuid.UUID, post_ids: Sequence[uuid.
               AND NOT %(viewer)s::uuid = ANY(p.author_ids)
               AND NOT EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = %(viewer)s
                               AND f.following_id = ANY(p.author_ids))""",
-        {"ids": list(post_ids), "viewer": viewer},
+        {"ids": list(post_ids), "viewer": viewer, "now": now},
     )

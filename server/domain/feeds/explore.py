@@ -76,7 +76,9 @@ async def explore(
         chunk = ranked[start : start + n]
         rows = {
             r["id"]: r
-            for r in await store.explore_filter(ctx.db, viewer.user_id, [k[1] for k in chunk])
+            for r in await store.explore_filter(
+                ctx.db, viewer.user_id, [k[1] for k in chunk], ctx.clock.now()
+            )
         }
         kept.extend((key, rows[key[1]]) for key in chunk if key[1] in rows)
         next_key = chunk[-1] if start + n < len(ranked) else None

@@ -82,7 +82,7 @@ async def hashtag_posts(
         return await store.hashtag_feed_scan(ctx.db, row["id"], after, n)
 
     async def shown(ids: list[uuid.UUID]) -> list[Row]:
-        return await store.shown(ctx.db, viewer.user_id, ids)
+        return await store.shown(ctx.db, viewer.user_id, ids, ctx.clock.now())
 
     rows, next_entry = await keyset_page(batch, shown, keyset(cursor), limit)
     return {

@@ -111,7 +111,7 @@ async def filtered_page(
         return await candidates(ctx, viewer, after, n, sources)
 
     async def shown(ids: list[uuid.UUID]) -> list[Row]:
-        return await store.feed_filter(ctx.db, viewer, ids)
+        return await store.feed_filter(ctx.db, viewer, ids, ctx.clock.now())
 
     return await keyset_page(batch, shown, before, limit)
 
