@@ -32,6 +32,7 @@ from server.http import (
     auth,
     comments,
     commerce,
+    feeds,
     gateway,
     health,
     image_tags,
@@ -97,6 +98,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         "media",
         routes=(media.routes, media_tus.routes, media_files.routes),
         jobs="server.domain.media.jobs",
+    ),
+    # Before posts: /api/posts/explore and /api/hashtags/trending precede /api/posts/{id} and
+    # /api/hashtags/{tag} (aiohttp matches in registration order).
+    Capability(
+        "feeds",
+        routes=(feeds.routes,),
+        gateway="server.ws.methods.feeds",
+        jobs="server.domain.feeds.jobs",
     ),
     Capability(
         "posts",

@@ -240,6 +240,22 @@ class PostSettings(_Section):
     replies_inlined: int = Field(3, ge=0, le=20)  # first replies shown under each comment
 
 
+class FeedSettings(_Section):
+    # Authors with at least this many followers are not fanned out on write: their posts are
+    # pulled at read time and pushed live on one `feed:<author>` topic (the hybrid).
+    fanout_threshold: int = Field(10_000, ge=1)
+    fanout_batch: int = Field(1000, ge=1, le=10_000)  # followers per fan-out page
+    timeline_cap: int = Field(800, ge=50)  # newest entries kept per home timeline
+    timeline_ttl_s: int = Field(7 * 86_400, ge=60)  # an unread timeline is dropped (rebuilt)
+    explore_window_h: int = Field(48, ge=1)  # explore ranks posts this recent
+    explore_candidates: int = Field(500, ge=10, le=5000)  # the snapshot's size
+    explore_cache_s: float = Field(60, ge=0)
+    trending_window_h: int = Field(6, ge=1, le=48)
+    trending_baseline_days: int = Field(7, ge=1, le=30)
+    trending_min_uses: int = Field(3, ge=1)  # in the window, to trend at all
+    trending_cache_s: float = Field(60, ge=0)
+
+
 class EventSettings(_Section):
     # An outbox row older than this was not published by its node (it died, or its bus was
     # down): any node's sweeper republishes it. Above the sink's own retry budget (~2 s).
@@ -301,6 +317,7 @@ class Settings(_Section):
     messaging: MessagingSettings = MessagingSettings()
     posts: PostSettings = PostSettings()
     events: EventSettings = EventSettings()
+    feeds: FeedSettings = FeedSettings()
     media: MediaSettings = MediaSettings()
 
     @property

@@ -42,7 +42,9 @@ async def follow(client: TestClient, follower: User, followed: User) -> None:
     assert resp.status in (200, 201), await resp.text()
     requests = await (await client.get("/api/follows/requests", headers=followed.auth)).json()
     for item in requests["items"]:
-        accepted = await client.post(f"/api/follows/{item['id']}/accept", headers=followed.auth)
+        accepted = await client.post(
+            f"/api/follows/{item['follow_id']}/accept", headers=followed.auth
+        )
         assert accepted.status == 200, await accepted.text()
 
 

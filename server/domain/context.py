@@ -60,6 +60,9 @@ class Context:
     coalescers: dict[str, Coalescer] = field(default_factory=dict)
     # This node's buy-together expiry timer, when the gateway runs it (woken by group writes).
     group_expiry: Wakeable | None = None
+    # Per-process caches and engines of capabilities, by name (feeds: the timeline engine,
+    # the explore snapshot, trending), so they live and die with this Context.
+    caches: dict[str, Any] = field(default_factory=dict)
 
     async def limit(self, key: str, limit: RateLimit, what: str) -> None:
         await enforce(self.limiter, key, limit, what)

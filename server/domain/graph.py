@@ -9,6 +9,7 @@ from server.domain import notifications
 from server.domain.accounts import find_user, find_visible_user, profile_view
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
+from server.domain.feeds.timelines import timelines_of
 from server.domain.notifications import NotificationType
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.ids import new_id
@@ -54,6 +55,8 @@ async def follow(ctx: Context, actor: Principal, target_ref: str) -> dict[str, A
         # Both users are locked and no follow existed: the insert cannot hit the conflict.
         assert row is not None
         await on_followed(ctx, tx, actor, target, row)
+    if status == "accepted":
+        await forget_timeline(ctx, actor.user_id)
     return {"status": status, "created": True, "follow_id": row["id"]}
 
 
@@ -71,6 +74,13 @@ async def on_followed(ctx: Context, tx: Any, actor: Principal, target: Row, foll
         entity_id=target["id"],
         data={"follow_id": str(follow["id"])},
     )
+
+
+async def forget_timeline(ctx: Context, user_id: uuid.UUID) -> None:
+    """After a follow commits (never inside its transaction: it uses its own connection or
+    Redis): the follower's home timeline never received the followed account's earlier posts;
+    dropping it makes their next read rebuild it from PostgreSQL with them."""
+    await timelines_of(ctx).forget(user_id)
 
 
 async def on_follow_accepted(ctx: Context, tx: Any, accepter: Principal, follow: Row) -> None:
@@ -114,6 +124,7 @@ async def accept_request(ctx: Context, actor: Principal, follow_id: uuid.UUID) -
         if row is None:
             raise NotFound("No such follow request.")
         await on_follow_accepted(ctx, tx, actor, row)
+    await forget_timeline(ctx, row["follower_id"])
     return {"status": "accepted", "follow_id": follow_id, "follower_id": row["follower_id"]}
 
 

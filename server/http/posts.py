@@ -324,25 +324,3 @@ async def user_posts(request: web.Request, query: PostPageQuery) -> Any:
         limit=query.limit,
         cursor=query.cursor,
     )
-
-
-class HashtagOut(BaseModel):
-    """A hashtag and how many published posts carry it."""
-
-    tag: str = Field(description="Normalised: NFC, case-folded")
-    posts_count: int
-    created_at: datetime
-
-
-@routes.get("/api/hashtags/{tag}")
-@endpoint(
-    "A hashtag",
-    response=HashtagOut,
-    tags=("hashtags",),
-    errors=(404,),
-    operation_id="hashtags.get",
-    path_params={"tag": "The tag, with or without #, any case"},
-)
-async def get_hashtag(request: web.Request) -> Any:
-    """The normalised tag and its count of published posts."""
-    return await reading.hashtag_info(context(request), request.match_info["tag"])

@@ -19,7 +19,7 @@ from server.domain.access import access_post, check_author
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.notification_catalog import NotificationType, preview
-from server.domain.posts import composing, polls
+from server.domain.posts import composing, distribution, polls
 from server.domain.posts import media as post_media
 from server.domain.posts.commands import CreatePostIn
 from server.domain.posts.views import render_posts
@@ -166,6 +166,8 @@ async def go_live(
     notifications to the mentioned users and the owners of mentioned or tagged shops."""
     await writes.add_hashtags(tx, post["id"], resolved.hashtags, now)
     await writes.bump_posts_count(tx, post["author_ids"], +1)
+    # Feeds: hashtag usage for trending, the fan-out job or the authors' feed topics.
+    await distribution.on_published(ctx, tx, post)
     await polls.on_published(ctx, tx, post["id"], now)
     await notify_mentions(ctx, tx, post, resolved.mentioned)
     links = await store.links_of(tx, [post["id"]])

@@ -12,9 +12,8 @@ from server.domain.access import access_post
 from server.domain.accounts import find_visible_user
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
-from server.domain.posts.entities import normalize_tag
 from server.domain.posts.views import render_posts
-from server.errors import NotFound, ValidationFailed
+from server.errors import ValidationFailed
 from server.pagination import decode_cursor, page
 from server.store.posts import reads as store
 
@@ -54,11 +53,3 @@ async def drafts(
     rows = await store.unpublished_of(ctx.db, viewer.user_id, _keyset(cursor), limit + 1)
     rows, next_cursor = page(rows, limit, lambda r: store.keyset_of(r, "updated_at"))
     return {"items": await render_posts(ctx, viewer.user_id, rows), "next_cursor": next_cursor}
-
-
-async def hashtag_info(ctx: Context, tag: str) -> dict[str, Any]:
-    """A hashtag (any spelling: `#Café`, `cafe\u0301`) and how many published posts use it."""
-    row = await store.hashtag(ctx.db, normalize_tag(tag.lstrip("#")))
-    if row is None:
-        raise NotFound("No post uses this hashtag.")
-    return {"tag": row["tag"], "posts_count": row["posts_count"], "created_at": row["created_at"]}

@@ -12,7 +12,7 @@ from server.domain import notifications
 from server.domain.access import access_post, check_author
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
-from server.domain.posts import live
+from server.domain.posts import distribution, live
 from server.domain.posts import media as post_media
 from server.store import post_media as media_store
 from server.store.posts import reads as store
@@ -32,6 +32,8 @@ async def delete_post(ctx: Context, actor: Principal, post_id: uuid.UUID) -> Non
         now = ctx.clock.now()
         await writes.update_post(tx, post_id, {"deleted_at": now, "updated_at": now})
         await post_media.release(ctx, tx, await media_store.media_ids(tx, post_id))
+        # Feeds: uncount its hashtags' use, retract it from timelines and live feeds.
+        await distribution.on_deleted(ctx, tx, post)
         if post["status"] == "published":
             await writes.remove_hashtags(tx, post_id, None)
             await writes.bump_posts_count(tx, post["author_ids"], -1)

@@ -21,7 +21,7 @@ from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.messaging.commands import Command
 from server.domain.notification_catalog import NotificationType, preview
-from server.domain.posts import composing, live
+from server.domain.posts import composing, distribution, live
 from server.domain.posts.commands import MAX_CONTENT
 from server.domain.posts.publishing import notify_mentions
 from server.domain.posts.views import render_posts, user_brief
@@ -67,6 +67,7 @@ async def repost(ctx: Context, actor: Principal, post_id: uuid.UUID) -> dict[str
             existing = await writes.insert_post(tx, _values(actor, original, now, quote=None))
             await writes.bump_reposts(tx, original["id"], +1)
             await _notify(ctx, tx, original, existing, actor, NotificationType.REPOST)
+            await distribution.on_published(ctx, tx, existing)  # into followers' feeds
     if created:
         live.counters_changed(ctx, original["id"])
     return (await render_posts(ctx, actor.user_id, [existing]))[0]
@@ -90,6 +91,7 @@ async def quote(
         await writes.bump_reposts(tx, original["id"], +1)
         await _notify(ctx, tx, original, post, actor, NotificationType.QUOTE_POST)
         await notify_mentions(ctx, tx, post, resolved.mentioned)
+        await distribution.on_published(ctx, tx, post)
     live.counters_changed(ctx, original["id"])
     return (await render_posts(ctx, actor.user_id, [post]))[0]
 
@@ -120,6 +122,7 @@ async def unrepost(ctx: Context, actor: Principal, post_id: uuid.UUID) -> None:
         if mine is None:
             return
         now = ctx.clock.now()
+        await distribution.on_deleted(ctx, tx, mine)  # out of followers' feeds
         await writes.update_post(tx, mine["id"], {"deleted_at": now, "updated_at": now})
         await writes.bump_reposts(tx, post_id, -1)
         original = await store.lock_post(tx, post_id)

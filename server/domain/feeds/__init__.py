@@ -1,0 +1,1 @@
+"""Feeds: the home feed (hybrid fan-out), live feed pushes, explore, hashtag feeds, trending."""
