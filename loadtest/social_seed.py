@@ -118,11 +118,11 @@ def seed_social(
     step(
         "users",
         """INSERT INTO users (id, username, email, password_hash, display_name, bio, is_private,
-                              created_at, updated_at)
+                              email_verified_at, created_at, updated_at)
            SELECT pg_temp.uuid7(t), u, u || '@seed.example', %(hash)s,
                   initcap(topics[1 + (r %% cardinality(topics))]) || ' ' || u,
                   'I post about ' || topics[1 + ((r * 7) %% cardinality(topics))],
-                  random() < 0.05, t, t
+                  random() < 0.05, t, t, t
            FROM generate_series(1, %(n)s) r, (SELECT %(topics)s::text[] AS topics) v,
                 LATERAL (SELECT 'u' || lpad(r::text, 6, '0') AS u,
                                 now() - interval '400 days' + r * interval '1 second' AS t) x""",

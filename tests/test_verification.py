@@ -15,7 +15,7 @@ from server.app import create_app
 from server.clock import ManualClock
 from server.jobs.queue import enqueue
 from tests.helpers import expect_problem, make_settings
-from tests.notifications_support import body_of, ctx_of, run_jobs
+from tests.notifications_support import app_client, body_of, ctx_of, run_jobs
 
 PASSWORD = "s3cret-pass"
 
@@ -263,3 +263,19 @@ async def test_an_account_never_verified_is_deleted_after_a_week_and_frees_its_n
     assert resp.status == 201 and (await resp.json())["user"]["username"] == "squatter"
     # The verified account of the same age is untouched.
     assert (await _login(client, "keeper")).status == 200
+
+
+async def test_accounts_of_open_registration_are_never_purged(aiohttp_client, clean_db, tmp_path):
+    # "open" mode verifies nobody: its accounts (signed in at once) must survive the purge.
+    client = await app_client(aiohttp_client, clean_db, tmp_path, auth={"registration": "open"})
+    clock = ManualClock(datetime.now(UTC))
+    ctx_of(client).clock = clock
+    resp = await client.post(
+        "/api/auth/register",
+        json={"username": "opener", "email": "opener@example.com", "password": PASSWORD},
+    )
+    assert resp.status == 201
+    clock.advance(timedelta(days=30))
+    await enqueue(ctx_of(client).db, "auth.purge_unverified")
+    await run_jobs(client)
+    assert (await _login(client, "opener")).status == 200

@@ -55,6 +55,8 @@ async def resend_verification(ctx: Context, *, email: str, ip: str) -> None:
 async def purge_unverified_accounts(ctx: Context, payload: dict[str, Any]) -> None:
     """Job `auth.purge_unverified` (daily): delete accounts whose email was not verified within
     `auth.unverified_account_ttl_s`, freeing their username and email, in batches."""
+    if ctx.settings.auth.registration != "verify_email":
+        return  # "open" registration verifies nobody: its accounts are not waiting for a link
     cutoff = ctx.clock.now() - timedelta(seconds=ctx.settings.auth.unverified_account_ttl_s)
     while await users_store.purge_unverified(ctx.db, cutoff) >= 500:
         pass

@@ -231,13 +231,17 @@ async def get_unverified(
 
 async def purge_unverified(q: Queries, created_before: datetime, batch: int = 500) -> int:
     """Delete up to `batch` accounts created before `created_before` whose email was never
-    verified (they never signed in: nothing else hangs on them); returns how many."""
+    verified and that never signed in (no refresh token ever: nothing else hangs on them; an
+    account made in "open" registration mode signed in at once and is never taken); returns
+    how many."""
     return int(
         await q.fetchval(
             """WITH gone AS (
                  DELETE FROM users WHERE id IN (
-                   SELECT id FROM users
-                   WHERE email_verified_at IS NULL AND created_at < %s LIMIT %s)
+                   SELECT u.id FROM users u
+                   WHERE u.email_verified_at IS NULL AND u.created_at < %s
+                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens rt WHERE rt.user_id = u.id)
+                   LIMIT %s)
                  RETURNING 1)
                SELECT count(*) FROM gone""",
             (created_before, batch),
