@@ -184,20 +184,37 @@ async def mark_read(
     )
 
 
+# Prepared statements (server/store/prepared.py): the two delivery acks, the hot path after
+# every message an online recipient gets.
+_MARK_DELIVERED = """UPDATE conversation_participants p
+   SET last_delivered_seq = least(%(up)s::bigint, c.message_seq), delivered_at = now()
+   FROM conversations c
+   WHERE c.id = p.conversation_id AND p.conversation_id = %(c)s::uuid
+     AND p.user_id = %(me)s::uuid AND p.last_delivered_seq < least(%(up)s::bigint, c.message_seq)
+   RETURNING p.last_delivered_seq, p.delivered_at"""
+
+
 async def mark_delivered(
     q: Queries, conversation_id: uuid.UUID, user_id: uuid.UUID, up_to: int
 ) -> Row | None:
     """Move the delivery watermark forward (capped at the conversation's last message).
     Returns the new state when it moved, else None."""
-    return await q.fetchrow(
-        """UPDATE conversation_participants p
-           SET last_delivered_seq = least(%(up)s, c.message_seq), delivered_at = now()
-           FROM conversations c
-           WHERE c.id = p.conversation_id AND p.conversation_id = %(c)s AND p.user_id = %(me)s
-             AND p.last_delivered_seq < least(%(up)s, c.message_seq)
-           RETURNING p.last_delivered_seq, p.delivered_at""",
+    return await q.fetchrow_prepared(
+        "conversations.mark_delivered",
+        _MARK_DELIVERED,
         {"c": conversation_id, "me": user_id, "up": up_to},
     )
+
+
+_ADVANCE_DELIVERED = f"""UPDATE conversation_participants p
+   SET last_delivered_seq = least(%(up)s::bigint, c.message_seq), delivered_at = now()
+   FROM conversations c, conversation_participants o
+   WHERE c.id = p.conversation_id AND p.conversation_id = %(c)s::uuid
+     AND p.user_id = %(me)s::uuid
+     AND o.conversation_id = p.conversation_id AND o.user_id <> p.user_id
+     AND p.last_delivered_seq < least(%(up)s::bigint, c.message_seq)
+   RETURNING p.last_delivered_seq, p.delivered_at, o.user_id AS other_id,
+             {blocked_either_way("p.user_id", "o.user_id")} AS blocked"""
 
 
 async def advance_delivered(
@@ -207,15 +224,9 @@ async def advance_delivered(
     `up_to` (None: the latest message), capped at the conversation's last message, and return
     what its event needs (the other participant, whether a block stands either way). None
     when nothing moved or the user takes part in no such conversation (the caller asks which)."""
-    return await q.fetchrow(
-        f"""UPDATE conversation_participants p
-           SET last_delivered_seq = least(%(up)s::bigint, c.message_seq), delivered_at = now()
-           FROM conversations c, conversation_participants o
-           WHERE c.id = p.conversation_id AND p.conversation_id = %(c)s AND p.user_id = %(me)s
-             AND o.conversation_id = p.conversation_id AND o.user_id <> p.user_id
-             AND p.last_delivered_seq < least(%(up)s::bigint, c.message_seq)
-           RETURNING p.last_delivered_seq, p.delivered_at, o.user_id AS other_id,
-                     {blocked_either_way("p.user_id", "o.user_id")} AS blocked""",
+    return await q.fetchrow_prepared(
+        "conversations.advance_delivered",
+        _ADVANCE_DELIVERED,
         {"c": conversation_id, "me": user_id, "up": up_to},
     )
 

@@ -1,5 +1,8 @@
 """The database interface every store module uses: fetch / fetchrow / fetchval / execute /
-transaction. aiopg (psycopg2) sits behind it; queries use psycopg2 `%(name)s` parameters."""
+transaction. aiopg (psycopg2) sits behind it; queries use psycopg2 `%(name)s` parameters.
+
+A few hot statements run as server-side prepared statements (`fetchrow_prepared` and kin;
+server/store/prepared.py): PostgreSQL plans them once per connection instead of per call."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from server.ops_metrics import timed_block
+from server.store import prepared
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +76,22 @@ class _Queries:
     async def execute(self, sql: str, params: Params = None) -> int:
         return await self._run(sql, params, "count")
 
+    # Prepared statements: `name` names `sql` (one text per name; `%(name)s` parameters only).
+    async def _run_prepared(self, name: str, sql: str, params: Mapping[str, Any], mode: str) -> Any:
+        raise NotImplementedError
+
+    async def fetchrow_prepared(self, name: str, sql: str, params: Mapping[str, Any]) -> Row | None:
+        return await self._run_prepared(name, sql, params, "one")
+
+    async def fetch_prepared(self, name: str, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        return await self._run_prepared(name, sql, params, "all")
+
+    async def execute_prepared(self, name: str, sql: str, params: Mapping[str, Any]) -> int:
+        return await self._run_prepared(name, sql, params, "count")
+
 
 async def _run_on(conn: aiopg.Connection, sql: str, params: Params, mode: str) -> Any:
+    prepared.note_plain(conn, sql)
     async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
         await cur.execute(sql, params)
         if mode == "count":
@@ -105,9 +123,26 @@ class Transaction(_Queries):
     async def _run(self, sql: str, params: Params, mode: str) -> Any:
         if not self._begun:
             # BEGIN travels with the first statement: one round trip less per transaction.
+            prepared.note_plain(self._conn, sql)
             self._begun = True
             sql = f"{self._begin}; {sql}"
         return await _run_on(self._conn, sql, params, mode)
+
+    async def _run_prepared(self, name: str, sql: str, params: Mapping[str, Any], mode: str) -> Any:
+        stmt = prepared.statement(name, sql)
+        if self._begun:
+            # A statement the connection lost (someone ran DISCARD ALL on it outside this
+            # interface) fails this transaction; the connection prepares it again next time.
+            return await prepared.run(self._conn, stmt, params, mode, None, _run_on)
+        self._begun = True
+        try:
+            return await prepared.run(self._conn, stmt, params, mode, self._begin, _run_on)
+        except prepared.InvalidSqlStatementName:
+            # The transaction's first statement: nothing is lost, so start it again (the
+            # connection's record is re-read from the server first). The DM send and its ack
+            # open their transactions with their prepared statement.
+            await _run_on(self._conn, "ROLLBACK", None, "count")
+            return await prepared.run(self._conn, stmt, params, mode, self._begin, _run_on)
 
     def after_commit(self, callback: AfterCommit) -> None:
         self._after_commit.append(callback)
@@ -159,6 +194,15 @@ class Database(_Queries):
     async def _run(self, sql: str, params: Params, mode: str) -> Any:
         async with timed_block("postgresql", "query"), self.pool.acquire() as conn:
             return await _run_on(conn, sql, params, mode)
+
+    async def _run_prepared(self, name: str, sql: str, params: Mapping[str, Any], mode: str) -> Any:
+        stmt = prepared.statement(name, sql)
+        async with timed_block("postgresql", "query"), self.pool.acquire() as conn:
+            try:
+                return await prepared.run(conn, stmt, params, mode, None, _run_on)
+            except prepared.InvalidSqlStatementName:
+                # Outside a transaction nothing is lost: prepare it again and retry once.
+                return await prepared.run(conn, stmt, params, mode, None, _run_on)
 
     @asynccontextmanager
     async def transaction(self, *, isolation: str | None = None) -> AsyncIterator[Transaction]:

@@ -126,6 +126,68 @@ async def find_by_nonce(q: Queries, sender_id: uuid.UUID, nonce: str) -> Row | N
     )
 
 
+# The message append (see `append`); built once, so its prepared form is converted once.
+_APPEND = f"""WITH ok AS (
+          SELECT me.conversation_id, o.user_id AS other_id, o.last_read_seq,
+                 (me.is_muted AND (me.muted_until IS NULL OR me.muted_until > now()))
+                   AS muted,
+                 me.unread_count, me.marked_unread
+          FROM conversation_participants me
+          JOIN conversation_participants o
+            ON o.conversation_id = me.conversation_id AND o.user_id <> me.user_id
+          JOIN users ou ON ou.id = o.user_id AND ou.is_active
+          WHERE me.conversation_id = %(c)s::uuid AND me.user_id = %(sender)s::uuid
+            AND NOT {blocked_either_way("me.user_id", "o.user_id")}
+        ), conv AS (
+          UPDATE conversations
+          SET message_seq = message_seq + 1, last_message_at = clock_timestamp(),
+              updated_at = clock_timestamp()
+          WHERE id = (SELECT conversation_id FROM ok)
+          RETURNING id, message_seq, last_message_at
+        ), m AS (
+          INSERT INTO messages (id, conversation_id, seq, sender_id, content, message_type,
+              product_id, product_snapshot, replied_to_message_id,
+              forwarded_from_message_id, is_forwarded, client_nonce, created_at)
+          SELECT %(id)s::uuid, conv.id, conv.message_seq, %(sender)s::uuid,
+                 %(content)s::text, %(type)s::text, %(product)s::uuid, %(snapshot)s::jsonb,
+                 %(reply)s::uuid, %(fwd)s::uuid, %(fwd)s::uuid IS NOT NULL,
+                 %(nonce)s::text, conv.last_message_at
+          FROM conv
+          ON CONFLICT (sender_id, client_nonce) WHERE client_nonce IS NOT NULL DO NOTHING
+          RETURNING *
+        ), parts AS (
+          UPDATE conversation_participants p SET
+            activity_at = m.created_at,
+            hidden = false,
+            unread_count = CASE WHEN p.user_id = m.sender_id THEN 0
+                                ELSE p.unread_count + 1 END,
+            last_read_seq = CASE WHEN p.user_id = m.sender_id THEN m.seq
+                                 ELSE p.last_read_seq END,
+            last_read_at = CASE WHEN p.user_id = m.sender_id THEN m.created_at
+                                ELSE p.last_read_at END,
+            last_delivered_seq = CASE WHEN p.user_id = m.sender_id THEN m.seq
+                                      ELSE p.last_delivered_seq END,
+            marked_unread = CASE WHEN p.user_id = m.sender_id THEN false
+                                 ELSE p.marked_unread END,
+            notify_count = CASE WHEN p.user_id = m.sender_id THEN 0
+                                WHEN %(cn)s::boolean AND NOT {_MUTED} THEN p.notify_count + 1
+                                ELSE p.notify_count END,
+            notify_message_id = CASE WHEN p.user_id = m.sender_id THEN NULL
+                                     WHEN %(cn)s::boolean AND NOT {_MUTED} THEN m.id
+                                     ELSE p.notify_message_id END
+          FROM m WHERE p.conversation_id = m.conversation_id
+          RETURNING p.user_id, p.unread_count,
+            (p.is_muted AND (p.muted_until IS NULL OR p.muted_until > now())) AS muted
+        )
+        SELECT {MESSAGE_COLUMNS}, {REPLY_COLUMNS}, '[]'::jsonb AS reactions,
+               NULL::jsonb AS media,
+               (SELECT jsonb_agg(to_jsonb(parts)) FROM parts) AS participants,
+               ok.other_id AS ctx_other_id, ok.last_read_seq AS ctx_other_read_seq,
+               ok.muted AS ctx_muted, ok.unread_count AS ctx_unread_count,
+               ok.marked_unread AS ctx_marked_unread
+        FROM m CROSS JOIN ok LEFT JOIN messages r ON r.id = m.replied_to_message_id"""
+
+
 async def append(
     q: Queries,
     *,
@@ -154,66 +216,13 @@ async def append(
     Returns the message with `participants` (user_id, unread_count, muted) and the sender's
     context before it (`ctx_other_id`, `ctx_other_read_seq`, `ctx_muted`, `ctx_unread_count`,
     `ctx_marked_unread`); None when it may not be sent or the sender already used `nonce`
-    (the caller finds out which)."""
-    return await q.fetchrow(
-        f"""WITH ok AS (
-              SELECT me.conversation_id, o.user_id AS other_id, o.last_read_seq,
-                     (me.is_muted AND (me.muted_until IS NULL OR me.muted_until > now()))
-                       AS muted,
-                     me.unread_count, me.marked_unread
-              FROM conversation_participants me
-              JOIN conversation_participants o
-                ON o.conversation_id = me.conversation_id AND o.user_id <> me.user_id
-              JOIN users ou ON ou.id = o.user_id AND ou.is_active
-              WHERE me.conversation_id = %(c)s AND me.user_id = %(sender)s
-                AND NOT {blocked_either_way("me.user_id", "o.user_id")}
-            ), conv AS (
-              UPDATE conversations
-              SET message_seq = message_seq + 1, last_message_at = clock_timestamp(),
-                  updated_at = clock_timestamp()
-              WHERE id = (SELECT conversation_id FROM ok)
-              RETURNING id, message_seq, last_message_at
-            ), m AS (
-              INSERT INTO messages (id, conversation_id, seq, sender_id, content, message_type,
-                  product_id, product_snapshot, replied_to_message_id,
-                  forwarded_from_message_id, is_forwarded, client_nonce, created_at)
-              SELECT %(id)s, conv.id, conv.message_seq, %(sender)s, %(content)s, %(type)s,
-                     %(product)s, %(snapshot)s, %(reply)s, %(fwd)s, %(fwd)s::uuid IS NOT NULL,
-                     %(nonce)s, conv.last_message_at
-              FROM conv
-              ON CONFLICT (sender_id, client_nonce) WHERE client_nonce IS NOT NULL DO NOTHING
-              RETURNING *
-            ), parts AS (
-              UPDATE conversation_participants p SET
-                activity_at = m.created_at,
-                hidden = false,
-                unread_count = CASE WHEN p.user_id = m.sender_id THEN 0
-                                    ELSE p.unread_count + 1 END,
-                last_read_seq = CASE WHEN p.user_id = m.sender_id THEN m.seq
-                                     ELSE p.last_read_seq END,
-                last_read_at = CASE WHEN p.user_id = m.sender_id THEN m.created_at
-                                    ELSE p.last_read_at END,
-                last_delivered_seq = CASE WHEN p.user_id = m.sender_id THEN m.seq
-                                          ELSE p.last_delivered_seq END,
-                marked_unread = CASE WHEN p.user_id = m.sender_id THEN false
-                                     ELSE p.marked_unread END,
-                notify_count = CASE WHEN p.user_id = m.sender_id THEN 0
-                                    WHEN %(cn)s AND NOT {_MUTED} THEN p.notify_count + 1
-                                    ELSE p.notify_count END,
-                notify_message_id = CASE WHEN p.user_id = m.sender_id THEN NULL
-                                         WHEN %(cn)s AND NOT {_MUTED} THEN m.id
-                                         ELSE p.notify_message_id END
-              FROM m WHERE p.conversation_id = m.conversation_id
-              RETURNING p.user_id, p.unread_count,
-                (p.is_muted AND (p.muted_until IS NULL OR p.muted_until > now())) AS muted
-            )
-            SELECT {MESSAGE_COLUMNS}, {REPLY_COLUMNS}, '[]'::jsonb AS reactions,
-                   NULL::jsonb AS media,
-                   (SELECT jsonb_agg(to_jsonb(parts)) FROM parts) AS participants,
-                   ok.other_id AS ctx_other_id, ok.last_read_seq AS ctx_other_read_seq,
-                   ok.muted AS ctx_muted, ok.unread_count AS ctx_unread_count,
-                   ok.marked_unread AS ctx_marked_unread
-            FROM m CROSS JOIN ok LEFT JOIN messages r ON r.id = m.replied_to_message_id""",
+    (the caller finds out which).
+
+    A server-side prepared statement, planned once per connection (server/store/prepared.py);
+    the parameters PostgreSQL cannot infer are cast."""
+    return await q.fetchrow_prepared(
+        "messaging.append",
+        _APPEND,
         {
             "c": conversation_id,
             "id": id,
