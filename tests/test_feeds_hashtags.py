@@ -120,3 +120,26 @@ async def test_followed_tag_respects_blocks(client, alice, bob) -> None:
     assert await contents(client, alice) == ["#news from bob"]
     await block(client, bob, alice)
     assert await contents(client, alice) == []
+
+
+async def test_trending_leaves_out_tags_of_private_accounts_and_only_me_posts(
+    client, alice, bob, make_user
+) -> None:
+    """A tag used only by a private account, or only in "only me" posts, does not trend for
+    bob: trending counts a use only for a post everyone may see, and re-checks that on read
+    (an account that turns private takes its tags out of trending at once)."""
+    carol, dave = await make_user("carol"), await make_user("dave")
+    await make_private(client, alice)
+    for i in range(6):
+        await post(client, alice, content=f"#zzprivtrend {i}")
+        await post(client, carol, content=f"#zzselftrend {i}", visibility="private")
+        await post(client, dave, content=f"#zzlatertrend {i}")
+    await make_private(client, dave)
+    await post(client, carol, content="#zzpubtrend once")
+    for i in range(5):
+        await post(client, carol, content=f"#zzpubtrend {i}")
+    resp = await client.get("/api/hashtags/trending", headers=bob.auth)
+    assert resp.status == 200, await resp.text()
+    trending = [item["tag"] for item in (await resp.json())["items"]]
+    assert "zzpubtrend" in trending, trending
+    assert {"zzprivtrend", "zzselftrend", "zzlatertrend"} & set(trending) == set(), trending

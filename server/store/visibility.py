@@ -210,3 +210,17 @@ def user_listed_for(viewer_param: str, user: str = "u") -> str:
     active, and no block between them either way. A NULL viewer sees nothing."""
     u = _expression(user)
     return f"({u}.is_active AND {not_blocked(viewer_param, f'{u}.id')})"
+
+
+# Hashtags (review finding 1) --------------------------------------------------------------
+
+
+def post_seen_by_everyone(post: str = "p") -> str:
+    """SQL boolean: post `post` is one any signed-in stranger may see, deletion aside: published,
+    audience `public`, and some author a public, active account (`post_visible`'s rule for a
+    viewer who follows nobody). `hashtags.posts_count` counts only such posts, as Instagram's
+    hashtag pages do, so the count tells nobody about private accounts or narrower audiences."""
+    p = _expression(post)
+    return f"""({p}.status = 'published' AND {p}.visibility = 'public' AND EXISTS (
+        SELECT 1 FROM users pub WHERE pub.id = ANY({p}.author_ids)
+                                  AND pub.is_active AND NOT pub.is_private))"""
