@@ -242,14 +242,22 @@ async def pulled(
 
 
 # A repost whose original is gone is not shown; nor one whose original the viewer may not see
-# (a block, a mute, a hide of the original).
+# (a block, a mute, a hide of the original, one of their muted words in it).
 def _original_ok(viewer: str) -> str:
     return f"""(NOT p.is_repost OR EXISTS (
         SELECT 1 FROM posts o WHERE o.id = p.original_post_id AND {post_visible("viewer", "o")}
+          AND {passes_keyword_filters("o", "viewer", "now")}
           AND NOT EXISTS (SELECT 1 FROM mutes om WHERE om.muter_id = {viewer}
                           AND om.muted_id = ANY(o.author_ids))
           AND NOT EXISTS (SELECT 1 FROM post_hides oh WHERE oh.user_id = {viewer}
                           AND oh.post_id = o.id)))"""
+
+
+def repost_original_shown() -> str:
+    """SQL boolean on post alias `p`: not a repost, or a repost whose original the viewer
+    (query parameter `viewer`; `now` for muted words) would be shown: the home feed's rule,
+    for the feeds that filter posts themselves (the list feed)."""
+    return _original_ok("%(viewer)s::uuid")
 
 
 def shown_in_feeds(viewer_param: str = "viewer") -> str:
