@@ -260,6 +260,13 @@ def _original_ok(viewer_param: str) -> str:
           AND {passes_keyword_filters("o", viewer_param, "now")}))"""
 
 
+def repost_original_shown() -> str:
+    """SQL boolean on post alias `p`: not a repost, or a repost whose original the viewer
+    (query parameter `viewer`; `now` for muted words) would be shown: the home feed's rule,
+    for the feeds that filter posts themselves (the list feed)."""
+    return _original_ok("viewer")
+
+
 def shown_in_feeds(viewer_param: str = "viewer") -> str:
     """SQL boolean on post alias `p`: what every feed hides from the viewer beyond
     `post_visible`: posts by an account they mute, posts they hid, posts matching their live

@@ -11,20 +11,21 @@ from datetime import datetime
 from server.store.db import Queries, Row
 from server.store.feeds import Keyset, shown_in_feeds
 from server.store.posts.reads import POST_COLUMNS
-from server.store.visibility import post_seen_by_everyone
+from server.store.visibility import hashtag_visible, post_seen_by_everyone, require_viewer
 
 # Hashtags ---------------------------------------------------------------------------------
 
 
 async def hashtag_with_follow(q: Queries, tag: str, viewer: uuid.UUID) -> Row | None:
+    """The tag as the viewer may know it: None when no post with it is one they may see."""
     return await q.fetchrow(
-        """SELECT h.id, h.tag, h.posts_count, h.created_at,
+        f"""SELECT h.id, h.tag, h.posts_count, h.created_at,
                   EXISTS (SELECT 1 FROM hashtag_follows hf
                           WHERE hf.user_id = %(v)s AND hf.hashtag_id = h.id) AS following,
                   (SELECT count(*) FROM hashtag_follows hf WHERE hf.hashtag_id = h.id)
                       AS followers_count
-           FROM hashtags h WHERE h.tag = %(tag)s""",
-        {"tag": tag, "v": viewer},
+           FROM hashtags h WHERE h.tag = %(tag)s AND {hashtag_visible("v", "h")}""",
+        {"tag": tag, "v": require_viewer(viewer)},
     )
 
 
@@ -39,10 +40,15 @@ async def follow_hashtag(
     return n > 0
 
 
-async def unfollow_hashtag(q: Queries, user_id: uuid.UUID, hashtag_id: uuid.UUID) -> None:
-    await q.execute(
-        "DELETE FROM hashtag_follows WHERE user_id = %s AND hashtag_id = %s", (user_id, hashtag_id)
+async def unfollow_hashtag(q: Queries, user_id: uuid.UUID, tag: str) -> bool:
+    """Unfollow by name: works even when no post with the tag is visible to the user any
+    more (they must always be able to leave). False if they did not follow it."""
+    n = await q.execute(
+        """DELETE FROM hashtag_follows hf USING hashtags h
+           WHERE hf.user_id = %s AND hf.hashtag_id = h.id AND h.tag = %s""",
+        (user_id, tag),
     )
+    return n > 0
 
 
 async def hashtag_feed_scan(

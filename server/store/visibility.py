@@ -224,3 +224,13 @@ def post_seen_by_everyone(post: str = "p") -> str:
     return f"""({p}.status = 'published' AND {p}.visibility = 'public' AND EXISTS (
         SELECT 1 FROM users pub WHERE pub.id = ANY({p}.author_ids)
                                   AND pub.is_active AND NOT pub.is_private))"""
+
+
+def hashtag_visible(viewer_param: str, tag: str = "h") -> str:
+    """SQL boolean: some post with hashtag row `tag` is one the viewer (query parameter
+    `viewer_param`) may see (`post_visible`); otherwise the tag does not exist for them. Cheap
+    for popular tags (post_hashtags_feed_idx, the newest post is usually public); a tag used
+    only where the viewer may not look costs a scan of its posts."""
+    h = _expression(tag)
+    return f"""EXISTS (SELECT 1 FROM post_hashtags hvp JOIN posts hvpp ON hvpp.id = hvp.post_id
+                WHERE hvp.hashtag_id = {h}.id AND {post_visible(viewer_param, "hvpp")})"""
