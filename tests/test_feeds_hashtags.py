@@ -12,6 +12,7 @@ from tests.feeds_support import FEED_SETTINGS, act, contents, feed, settle
 from tests.helpers import expect_problem
 from tests.notifications_support import ctx_of
 from tests.posts_support import block, make_private, post
+from tests.search_support import search
 
 pytestmark = pytest.mark.app_settings(**FEED_SETTINGS)
 
@@ -33,7 +34,8 @@ async def test_hashtag_feed_and_follow(client, alice, bob, make_user) -> None:
     for limit in (1, 2, 4):
         assert await feed(client, alice, path, limit=limit) == list(reversed(ids))
     info = await (await client.get("/api/hashtags/Cats", headers=alice.auth)).json()
-    assert info["tag"] == "cats" and info["posts_count"] == 9
+    # posts_count: public posts of public accounts only (dave is private, one is followers-only).
+    assert info["tag"] == "cats" and info["posts_count"] == 7
     assert info["following"] is False and info["followers_count"] == 0
     # Following the tag brings its posts (that alice may see) into her home feed.
     assert await contents(client, alice) == []
@@ -120,3 +122,55 @@ async def test_followed_tag_respects_blocks(client, alice, bob) -> None:
     assert await contents(client, alice) == ["#news from bob"]
     await block(client, bob, alice)
     assert await contents(client, alice) == []
+
+
+async def test_trending_leaves_out_tags_of_private_accounts_and_only_me_posts(
+    client, alice, bob, make_user
+) -> None:
+    """A tag used only by a private account, or only in "only me" posts, does not trend for
+    bob: trending counts a use only for a post everyone may see, and re-checks that on read
+    (an account that turns private takes its tags out of trending at once)."""
+    carol, dave = await make_user("carol"), await make_user("dave")
+    await make_private(client, alice)
+    for i in range(6):
+        await post(client, alice, content=f"#zzprivtrend {i}")
+        await post(client, carol, content=f"#zzselftrend {i}", visibility="private")
+        await post(client, dave, content=f"#zzlatertrend {i}")
+    await make_private(client, dave)
+    await post(client, carol, content="#zzpubtrend once")
+    for i in range(5):
+        await post(client, carol, content=f"#zzpubtrend {i}")
+    resp = await client.get("/api/hashtags/trending", headers=bob.auth)
+    assert resp.status == 200, await resp.text()
+    trending = [item["tag"] for item in (await resp.json())["items"]]
+    assert "zzpubtrend" in trending, trending
+    assert {"zzprivtrend", "zzselftrend", "zzlatertrend"} & set(trending) == set(), trending
+
+
+async def test_hashtags_of_posts_a_stranger_cannot_see_are_not_found_by_them(
+    client, alice, bob, make_user
+) -> None:
+    """Hashtag search (`GET /api/search/hashtags`) and the hashtag page (`GET
+    /api/hashtags/{tag}`): a tag used only where bob may not look (a private account's posts,
+    an "only me" post, a followers-only post) is not found by him and is a 404 to him, so a
+    stranger learns neither a private account's tags nor how often they are used. The author
+    still finds their own tag; its posts_count counts only posts everyone may see (0 here)."""
+    carol = await make_user("carol")
+    await make_private(client, alice)
+    await post(client, alice, content="meeting #zzsecretplan tonight")
+    await post(client, carol, content="note to self #zzselfonly", visibility="private")
+    await post(client, carol, content="friends only #zzfriendsonly", visibility="followers")
+    for tag in ("zzsecretplan", "zzselfonly", "zzfriendsonly"):
+        found = await search(client, bob, "hashtags", tag[:8])
+        assert [i["tag"] for i in found["items"] if i["tag"] == tag] == [], (tag, found)
+        info = await client.get(f"/api/hashtags/{tag}", headers=bob.auth)
+        assert info.status == 404, (tag, await info.text())
+        follow = await client.post(f"/api/hashtags/{tag}/follow", headers=bob.auth)
+        assert follow.status == 404, (tag, await follow.text())
+    own = await client.get("/api/hashtags/zzselfonly", headers=carol.auth)
+    assert own.status == 200, await own.text()
+    assert (await own.json())["posts_count"] == 0
+    await post(client, carol, content="for everyone #zzselfonly")
+    info = await client.get("/api/hashtags/zzselfonly", headers=bob.auth)
+    assert info.status == 200, await info.text()
+    assert (await info.json())["posts_count"] == 1

@@ -17,6 +17,7 @@ from tests.feeds_support import FEED_SETTINGS, act, contents, feed, feed_page, s
 from tests.helpers import expect_problem
 from tests.notifications_support import ctx_of, run_jobs
 from tests.posts_support import block, follow, make_private, post
+from tests.search_support import mute_word
 
 pytestmark = pytest.mark.app_settings(**FEED_SETTINGS)
 
@@ -145,3 +146,24 @@ async def test_unread_timelines_expire_and_come_back(client, alice, bob) -> None
     assert await ctx.db.fetchval("SELECT count(*) FROM home_timeline_state") == 0
     assert await ctx.db.fetchval("SELECT count(*) FROM home_timeline") == 0
     assert await contents(client, alice) == ["while you were away"]  # rebuilt on read
+
+
+async def test_home_feed_hides_a_repost_of_a_post_with_a_muted_word(client, bob, make_user) -> None:
+    """bob muted "spoiler"; carol (whom he follows) reposts erin's "big spoiler inside": bob's
+    home feed leaves the repost out (it would show the original's text), as it leaves out the
+    original."""
+    carol = await make_user("carol")
+    erin = await make_user("erin")
+    original = await post(client, erin, content="big spoiler inside")
+    await act(client, carol, "POST", f"/api/posts/{original['id']}/repost")
+    await post(client, carol, content="carol speaks")
+    await mute_word(client, bob, "spoiler")
+    await follow(client, bob, carol)
+    home = await feed_page(client, bob)
+    shown = [
+        text
+        for item in home["items"]
+        for text in (item["content"], (item.get("original_post") or {}).get("content"))
+        if text
+    ]
+    assert shown == ["carol speaks"]

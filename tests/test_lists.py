@@ -175,3 +175,41 @@ async def test_feed_page_is_exact_when_one_member_posts_most(client, alice, make
         "old mem9",
         "old mem8",
     ]
+
+
+async def _repost(client, reposter, original) -> None:
+    resp = await client.post(f"/api/posts/{original['id']}/repost", headers=reposter.auth)
+    assert resp.status == 201, await resp.text()
+
+
+def _shown_text(page: dict) -> list[str]:
+    return [
+        text
+        for item in page["items"]
+        for text in (item["content"], (item.get("original_post") or {}).get("content"))
+        if text
+    ]
+
+
+async def test_list_feed_hides_reposts_of_muted_authors_muted_words_and_blockers(
+    client, alice, bob, make_user
+) -> None:
+    """GET /api/lists/{id}/feed: carol, a member of alice's public list, reposts posts by dave
+    (bob muted him), by erin ("spoiler", a word bob muted) and by frank (who blocked bob). Bob
+    sees none of the three (as in his home feed), neither the muted texts nor an empty
+    "unavailable" repost of frank's post."""
+    carol, dave, erin, frank = [await make_user(n) for n in ("carol", "dave", "erin", "frank")]
+    await _repost(client, carol, await post(client, dave, content="dave talks"))
+    await _repost(client, carol, await post(client, erin, content="big spoiler inside"))
+    await _repost(client, carol, await post(client, frank, content="frank thinks"))
+    resp = await client.post(f"/api/users/{dave.id}/mute", headers=bob.auth)
+    assert resp.status in (200, 201, 204), await resp.text()
+    await mute_word(client, bob, "spoiler")
+    await block(client, frank, bob)
+    listed = await make_list(client, alice, "pub")
+    await add_member(client, alice, listed["id"], carol)
+    page = await (await client.get(f"/api/lists/{listed['id']}/feed", headers=bob.auth)).json()
+    assert page["items"] == [], _shown_text(page)
+    # alice muted nobody: she still sees carol's three reposts.
+    mine = await (await client.get(f"/api/lists/{listed['id']}/feed", headers=alice.auth)).json()
+    assert len(mine["items"]) == 3, mine

@@ -115,3 +115,27 @@ async def test_suggestions_friends_of_friends_first_with_exclusions(
     # A newcomer with no network is offered popular public accounts (dave: 3 followers).
     newcomer = await make_user("newcomer")
     assert (await _suggested(client, newcomer))[0] == ("dave", 0)
+
+
+async def test_muted_word_expiry_past_year_9999_in_utc_is_a_422_not_a_500(client, bob) -> None:
+    """POST /api/users/me/muted-words with expires_at 9999-12-31T23:59:59-14:00 (valid ISO;
+    its UTC instant is in year 10000, which PostgreSQL stores and Python cannot read back):
+    a clear 422 naming the field, not a 500 that would also break bob's muted-word list; the
+    same for PATCH."""
+    body = {"phrase": "spoilers", "expires_at": "9999-12-31T23:59:59-14:00"}
+    resp = await client.post("/api/users/me/muted-words", json=body, headers=bob.auth)
+    assert resp.status == 422, await resp.text()
+    assert "expires_at" in await resp.text()
+    created = await client.post(
+        "/api/users/me/muted-words", json={"phrase": "spoilers"}, headers=bob.auth
+    )
+    assert created.status == 201, await created.text()
+    word_id = (await created.json())["id"]
+    patch = await client.patch(
+        f"/api/users/me/muted-words/{word_id}",
+        json={"expires_at": "9999-12-31T23:59:59-14:00"},
+        headers=bob.auth,
+    )
+    assert patch.status == 422, await patch.text()
+    listed = await client.get("/api/users/me/muted-words", headers=bob.auth)
+    assert listed.status == 200, await listed.text()

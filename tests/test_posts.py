@@ -167,10 +167,10 @@ async def test_edit_keeps_history_and_marks_edited(client, alice, bob) -> None:
     assert history["current"]["content"] == "version three"
     assert [v["content"] for v in history["items"]] == ["version two #second", "version one #first"]
     assert history["edit_count"] == 2
-    # Hashtags follow the text: #first and #second are no longer counted.
+    # Hashtags follow the text: no post uses #first or #second any more (404).
     for tag in ("first", "second"):
-        info = await (await client.get(f"/api/hashtags/{tag}", headers=bob.auth)).json()
-        assert info["posts_count"] == 0
+        info = await client.get(f"/api/hashtags/{tag}", headers=bob.auth)
+        assert info.status == 404, await info.text()
     resp = await client.patch(
         f"/api/posts/{created['id']}", json={"content": "hijack"}, headers=bob.auth
     )
@@ -191,8 +191,9 @@ async def test_delete_hides_at_once_and_purges_after_30_days(client, alice, bob)
     assert (await grid(client, alice, alice))["items"] == []
     profile = await (await client.get("/api/users/alice", headers=alice.auth)).json()
     assert profile["posts_count"] == 0
-    info = await (await client.get("/api/hashtags/gone", headers=bob.auth)).json()
-    assert info["posts_count"] == 0
+    # No post uses #gone any more: the tag is not found (it was counted, then uncounted).
+    info = await client.get("/api/hashtags/gone", headers=bob.auth)
+    assert info.status == 404, await info.text()
     db = ctx_of(client).db
     clock.advance(timedelta(days=29))
     await enqueue(db, "posts.purge_deleted")

@@ -103,6 +103,9 @@ async def unfollow(ctx: Context, actor: Principal, target_ref: str) -> None:
     async with ctx.db.transaction() as tx:
         await graph_store.lock_users(tx, actor.user_id, target_id)
         await graph_store.delete_follow(tx, actor.user_id, target_id)
+        # Live topics the follow opened (`feed:<target>`: a followers-only post would reach
+        # a former follower) end with it, as they do on a block.
+        ctx.events.recheck_topics(tx, [actor.user_id])
 
 
 async def _target_id(ctx: Context, actor: Principal, target_ref: str) -> uuid.UUID:

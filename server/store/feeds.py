@@ -16,7 +16,7 @@ from typing import Any
 from server.store.db import Queries, Row
 from server.store.keyword_filters import passes_keyword_filters
 from server.store.posts.reads import POST_COLUMNS
-from server.store.visibility import post_visible
+from server.store.visibility import blocked_either_way_among, post_visible
 
 Keyset = tuple[datetime, uuid.UUID]
 READ_AT_GRANULARITY = timedelta(hours=1)
@@ -159,20 +159,24 @@ async def authors_reach(q: Queries, author_ids: Sequence[uuid.UUID]) -> dict[uui
 async def followers_page(
     q: Queries,
     author_id: uuid.UUID,
-    muted_by_any_of: Sequence[uuid.UUID],
+    post_authors: Sequence[uuid.UUID],
     after: uuid.UUID | None,
     limit: int,
 ) -> list[Row]:
     """A page of the author's accepted followers (follows_following_idx, keyset on the follow
-    id), without those who mute any of the post's authors: (follow_id, user_id)."""
+    id), without those who mute any of the post's authors or who and any of them blocked each
+    other (a co-author's block: the follower may not see the post, so neither its timeline
+    entry nor its `feed.post` may reach them): (follow_id, user_id). Both probes read the
+    follower's own rows (mutes primary key, blocks_blocker_idx / blocks_blocked_idx)."""
     return await q.fetch(
-        """SELECT f.id AS follow_id, f.follower_id AS user_id FROM follows f
+        f"""SELECT f.id AS follow_id, f.follower_id AS user_id FROM follows f
            WHERE f.following_id = %(author)s AND f.status = 'accepted'
              AND (%(after)s::uuid IS NULL OR f.id < %(after)s)
              AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = f.follower_id
                              AND m.muted_id = ANY(%(authors)s::uuid[]))
+             AND NOT EXISTS ({blocked_either_way_among("f.follower_id", "%(authors)s::uuid[]")})
            ORDER BY f.id DESC LIMIT %(limit)s""",
-        {"author": author_id, "after": after, "authors": list(muted_by_any_of), "limit": limit},
+        {"author": author_id, "after": after, "authors": list(post_authors), "limit": limit},
     )
 
 
@@ -242,21 +246,32 @@ async def pulled(
 
 
 # A repost whose original is gone is not shown; nor one whose original the viewer may not see
-# (a block, a mute, a hide of the original).
-def _original_ok(viewer: str) -> str:
+# (a block, a mute, a hide of the original) or that matches one of their live muted words (the
+# repost shows the original's text; its own text is empty).
+def _original_ok(viewer_param: str) -> str:
+    viewer = f"%({viewer_param})s::uuid"
     return f"""(NOT p.is_repost OR EXISTS (
-        SELECT 1 FROM posts o WHERE o.id = p.original_post_id AND {post_visible("viewer", "o")}
+        SELECT 1 FROM posts o WHERE o.id = p.original_post_id
+          AND {post_visible(viewer_param, "o")}
           AND NOT EXISTS (SELECT 1 FROM mutes om WHERE om.muter_id = {viewer}
                           AND om.muted_id = ANY(o.author_ids))
           AND NOT EXISTS (SELECT 1 FROM post_hides oh WHERE oh.user_id = {viewer}
-                          AND oh.post_id = o.id)))"""
+                          AND oh.post_id = o.id)
+          AND {passes_keyword_filters("o", viewer_param, "now")}))"""
+
+
+def repost_original_shown() -> str:
+    """SQL boolean on post alias `p`: not a repost, or a repost whose original the viewer
+    (query parameter `viewer`; `now` for muted words) would be shown: the home feed's rule,
+    for the feeds that filter posts themselves (the list feed)."""
+    return _original_ok("viewer")
 
 
 def shown_in_feeds(viewer_param: str = "viewer") -> str:
     """SQL boolean on post alias `p`: what every feed hides from the viewer beyond
     `post_visible`: posts by an account they mute, posts they hid, posts matching their live
     muted words (server/store/keyword_filters.py: needs the query parameter `now`), reposts
-    of what they may not see."""
+    of what they may not see or whose original matches their muted words."""
     viewer = f"%({viewer_param})s::uuid"
     return f"""(p.status = 'published'
         AND {post_visible(viewer_param, "p")}
@@ -265,7 +280,7 @@ def shown_in_feeds(viewer_param: str = "viewer") -> str:
         AND NOT EXISTS (SELECT 1 FROM post_hides h WHERE h.user_id = {viewer}
                         AND h.post_id = p.id)
         AND {passes_keyword_filters("p", viewer_param, "now")}
-        AND {_original_ok(viewer)})"""
+        AND {_original_ok(viewer_param)})"""
 
 
 async def feed_filter(

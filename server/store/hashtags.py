@@ -11,19 +11,21 @@ from datetime import datetime
 from server.store.db import Queries, Row
 from server.store.feeds import Keyset, shown_in_feeds
 from server.store.posts.reads import POST_COLUMNS
+from server.store.visibility import hashtag_visible, post_seen_by_everyone, require_viewer
 
 # Hashtags ---------------------------------------------------------------------------------
 
 
 async def hashtag_with_follow(q: Queries, tag: str, viewer: uuid.UUID) -> Row | None:
+    """The tag as the viewer may know it: None when no post with it is one they may see."""
     return await q.fetchrow(
-        """SELECT h.id, h.tag, h.posts_count, h.created_at,
+        f"""SELECT h.id, h.tag, h.posts_count, h.created_at,
                   EXISTS (SELECT 1 FROM hashtag_follows hf
                           WHERE hf.user_id = %(v)s AND hf.hashtag_id = h.id) AS following,
                   (SELECT count(*) FROM hashtag_follows hf WHERE hf.hashtag_id = h.id)
                       AS followers_count
-           FROM hashtags h WHERE h.tag = %(tag)s""",
-        {"tag": tag, "v": viewer},
+           FROM hashtags h WHERE h.tag = %(tag)s AND {hashtag_visible("v", "h")}""",
+        {"tag": tag, "v": require_viewer(viewer)},
     )
 
 
@@ -38,10 +40,15 @@ async def follow_hashtag(
     return n > 0
 
 
-async def unfollow_hashtag(q: Queries, user_id: uuid.UUID, hashtag_id: uuid.UUID) -> None:
-    await q.execute(
-        "DELETE FROM hashtag_follows WHERE user_id = %s AND hashtag_id = %s", (user_id, hashtag_id)
+async def unfollow_hashtag(q: Queries, user_id: uuid.UUID, tag: str) -> bool:
+    """Unfollow by name: works even when no post with the tag is visible to the user any
+    more (they must always be able to leave). False if they did not follow it."""
+    n = await q.execute(
+        """DELETE FROM hashtag_follows hf USING hashtags h
+           WHERE hf.user_id = %s AND hf.hashtag_id = h.id AND h.tag = %s""",
+        (user_id, tag),
     )
+    return n > 0
 
 
 async def hashtag_feed_scan(
@@ -81,21 +88,27 @@ async def shown(
 
 async def count_uses(q: Queries, post_id: uuid.UUID, hour: datetime, delta: int) -> None:
     """Add `delta` uses in `hour` to each hashtag of the post (linked already on publish, still
-    linked on delete)."""
+    linked on delete), only when everyone may see the post now (`post_seen_by_everyone`): a
+    private account's or a narrower audience's tags never trend. A post whose audience changed
+    between publication and deletion is uncounted by its audience at deletion (a use may stay
+    in its hour; the trending read re-checks the audience, so such a tag does not surface)."""
+    audience = f"""EXISTS (SELECT 1 FROM posts p WHERE p.id = %(post)s
+                           AND {post_seen_by_everyone("p")})"""
     if delta > 0:
         await q.execute(
-            """INSERT INTO hashtag_usage_hourly (hashtag_id, hour, uses)
-               SELECT hashtag_id, %(hour)s, %(d)s FROM post_hashtags WHERE post_id = %(post)s
+            f"""INSERT INTO hashtag_usage_hourly (hashtag_id, hour, uses)
+               SELECT hashtag_id, %(hour)s, %(d)s FROM post_hashtags
+               WHERE post_id = %(post)s AND {audience}
                ON CONFLICT (hashtag_id, hour)
                DO UPDATE SET uses = hashtag_usage_hourly.uses + EXCLUDED.uses""",
             {"post": post_id, "hour": hour, "d": delta},
         )
     else:
         await q.execute(
-            """UPDATE hashtag_usage_hourly u SET uses = greatest(u.uses + %(d)s, 0)
+            f"""UPDATE hashtag_usage_hourly u SET uses = greatest(u.uses + %(d)s, 0)
                FROM post_hashtags ph
                WHERE ph.post_id = %(post)s AND u.hashtag_id = ph.hashtag_id
-                 AND u.hour = %(hour)s""",
+                 AND u.hour = %(hour)s AND {audience}""",
             {"post": post_id, "hour": hour, "d": delta},
         )
 
@@ -114,9 +127,12 @@ async def trending(
     """Hashtags by velocity: uses per hour in [window_start, now) against the per-hour average
     over [baseline_start, window_start), as (rate - base) / sqrt(base + 1) (a Poisson-style
     surprise score: a tag going from 0 to 10 an hour beats one steady at 100 an hour). Reads
-    only the hours of the window and the baseline (hashtag_usage_hour_idx)."""
+    only the hours of the window and the baseline (hashtag_usage_hour_idx). A tag trends only
+    while some post of the window carrying it is one everyone may see (the rule uses are counted
+    by, checked again now: an account that turned private since takes its tags out at once);
+    one probe of post_hashtags_feed_idx per candidate tag, usually its newest post."""
     return await q.fetch(
-        """WITH recent AS (
+        f"""WITH recent AS (
                SELECT hashtag_id, sum(uses) AS uses FROM hashtag_usage_hourly
                WHERE hour >= %(ws)s AND hour <= %(now)s GROUP BY hashtag_id
                HAVING sum(uses) >= %(min)s),
@@ -131,6 +147,9 @@ async def trending(
            FROM recent r JOIN hashtags h ON h.id = r.hashtag_id
            LEFT JOIN base b ON b.hashtag_id = r.hashtag_id
            WHERE r.uses::float8 / %(wh)s > coalesce(b.uses, 0)::float8 / %(bh)s
+             AND EXISTS (SELECT 1 FROM post_hashtags ph JOIN posts p ON p.id = ph.post_id
+                         WHERE ph.hashtag_id = r.hashtag_id AND ph.published_at >= %(ws)s
+                           AND p.deleted_at IS NULL AND {post_seen_by_everyone("p")})
            ORDER BY score DESC, h.tag LIMIT %(limit)s""",
         {
             "ws": window_start,

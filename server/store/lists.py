@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from server.store.db import Queries, Row
+from server.store.feeds import repost_original_shown
 from server.store.keyword_filters import passes_keyword_filters
 from server.store.posts.reads import POST_COLUMNS
 from server.store.users import PROFILE_COLUMNS
@@ -140,11 +141,6 @@ async def members_page(
     )
 
 
-# A repost whose original is gone is not shown (as in server/store/posts/reads.py).
-_LIVE_REPOST = """NOT (p.is_repost AND NOT EXISTS (
-    SELECT 1 FROM posts o WHERE o.id = p.original_post_id AND o.deleted_at IS NULL))"""
-
-
 async def feed(
     q: Queries,
     list_id: uuid.UUID,
@@ -156,7 +152,8 @@ async def feed(
 ) -> list[Row]:
     """The members' published posts (and reposts) newest first by (published_at, id), as the
     viewer may see them: every rule of visibility.post_visible, no muted author, no hidden post,
-    no post matching the viewer's muted words.
+    no post matching the viewer's muted words, and a repost only when its original passes the
+    same rules (the home feed's `repost_original_shown`).
 
     Plan: per member, an index scan of posts_author_published_idx from the keyset that stops at
     `per_member` visible rows (LATERAL), merged and cut to `limit`: at most members x
@@ -177,7 +174,7 @@ async def feed(
                   AND {post_visible("viewer", "p")}
                   AND {post_not_muted_or_hidden("viewer", "p")}
                   AND {passes_keyword_filters("p", "viewer", "now")}
-                  AND {_LIVE_REPOST}
+                  AND {repost_original_shown()}
                 ORDER BY p.published_at DESC, p.id DESC LIMIT %(per_member)s) f
             WHERE lm.list_id = %(list)s AND {shown}
               AND NOT EXISTS (SELECT 1 FROM mutes mu

@@ -23,6 +23,7 @@ from server.store.db import Queries, Row
 from server.store.keyword_filters import passes_keyword_filters
 from server.store.users import PROFILE_COLUMNS
 from server.store.visibility import (
+    hashtag_visible,
     not_blocked,
     post_not_muted_or_hidden,
     post_visible,
@@ -138,16 +139,27 @@ class PgSearchEngine:
             _post_params(viewer, words, now, offset=offset, limit=limit, cap=cap),
         )
 
-    async def hashtags(self, prefix: str, *, offset: int, limit: int, cap: int) -> list[Row]:
+    async def hashtags(
+        self, viewer: uuid.UUID, prefix: str, *, offset: int, limit: int, cap: int
+    ) -> list[Row]:
+        """Tags with a post the viewer may see (`hashtag_visible`): a tag used only by a
+        private account or in narrower audiences is not found by strangers."""
         like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         return await self.q.fetch(
-            """SELECT h.id, h.tag, h.posts_count, h.created_at FROM (
+            f"""SELECT h.id, h.tag, h.posts_count, h.created_at FROM (
                    SELECT h.* FROM hashtags h
-                   WHERE h.tag LIKE %(like)s AND h.posts_count > 0
+                   WHERE h.tag LIKE %(like)s AND {hashtag_visible("viewer", "h")}
                    ORDER BY h.posts_count DESC, h.id DESC LIMIT %(cap)s) h
                ORDER BY (h.tag = %(exact)s) DESC, h.posts_count DESC, h.tag
                OFFSET %(offset)s LIMIT %(limit)s""",
-            {"like": like, "exact": prefix, "cap": cap, "offset": offset, "limit": limit},
+            {
+                "like": like,
+                "exact": prefix,
+                "cap": cap,
+                "offset": offset,
+                "limit": limit,
+                "viewer": require_viewer(viewer),
+            },
         )
 
     async def linked_posts(

@@ -210,3 +210,27 @@ def user_listed_for(viewer_param: str, user: str = "u") -> str:
     active, and no block between them either way. A NULL viewer sees nothing."""
     u = _expression(user)
     return f"({u}.is_active AND {not_blocked(viewer_param, f'{u}.id')})"
+
+
+# Hashtags (review finding 1) --------------------------------------------------------------
+
+
+def post_seen_by_everyone(post: str = "p") -> str:
+    """SQL boolean: post `post` is one any signed-in stranger may see, deletion aside: published,
+    audience `public`, and some author a public, active account (`post_visible`'s rule for a
+    viewer who follows nobody). `hashtags.posts_count` counts only such posts, as Instagram's
+    hashtag pages do, so the count tells nobody about private accounts or narrower audiences."""
+    p = _expression(post)
+    return f"""({p}.status = 'published' AND {p}.visibility = 'public' AND EXISTS (
+        SELECT 1 FROM users pub WHERE pub.id = ANY({p}.author_ids)
+                                  AND pub.is_active AND NOT pub.is_private))"""
+
+
+def hashtag_visible(viewer_param: str, tag: str = "h") -> str:
+    """SQL boolean: some post with hashtag row `tag` is one the viewer (query parameter
+    `viewer_param`) may see (`post_visible`); otherwise the tag does not exist for them. Cheap
+    for popular tags (post_hashtags_feed_idx, the newest post is usually public); a tag used
+    only where the viewer may not look costs a scan of its posts."""
+    h = _expression(tag)
+    return f"""EXISTS (SELECT 1 FROM post_hashtags hvp JOIN posts hvpp ON hvpp.id = hvp.post_id
+                WHERE hvp.hashtag_id = {h}.id AND {post_visible(viewer_param, "hvpp")})"""

@@ -67,8 +67,9 @@ async def follow(ctx: Context, viewer: Principal, raw: str) -> dict[str, Any]:
 
 
 async def unfollow(ctx: Context, viewer: Principal, raw: str) -> None:
-    row = await _hashtag(ctx, viewer, raw)
-    await store.unfollow_hashtag(ctx.db, viewer.user_id, row["id"])
+    tag = check_tag(raw)
+    if not await store.unfollow_hashtag(ctx.db, viewer.user_id, tag):
+        await _hashtag(ctx, viewer, tag)  # 404 for a tag they may not know of; else a no-op
 
 
 async def hashtag_posts(

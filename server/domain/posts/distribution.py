@@ -8,7 +8,13 @@ job, server/domain/feeds/fanout.py):
   `feeds.retract`);
 - authors at or past it: one `feed.post` (deletion: `feed.post_removed`) on the topic
   `feed:<author_id>`, nothing per follower; their followers' feeds pull their posts on read.
-Private posts (their authors' eyes only) go to no timeline and no push.
+  Only for a single-author post: a topic reaches every subscriber alike, and a co-author may
+  have blocked (or be blocked by) some of them, who may not see the post. A co-authored post
+  of a big author is therefore not pushed to the big author's topic; their followers get it on
+  their next feed read (the pull, which applies the visibility rules). The fan-out job of the
+  small co-authors filters per follower, blocks included.
+Private posts (their authors' eyes only) go to no timeline and no push. Hashtag uses are
+counted only for posts everyone may see (server/store/hashtags.count_uses).
 """
 
 from __future__ import annotations
@@ -54,6 +60,12 @@ async def split_authors(
     return small, big
 
 
+def _topic_authors(post: Row, big: list[uuid.UUID]) -> list[uuid.UUID]:
+    """The big authors whose topic gets the post's events: none for a co-authored post (see
+    the module docstring: a topic cannot leave out a subscriber a co-author blocked)."""
+    return big if len(post["author_ids"]) == 1 else []
+
+
 def _hour(post: Row) -> Any:
     return post["published_at"].replace(minute=0, second=0, microsecond=0)
 
@@ -66,7 +78,7 @@ async def on_published(ctx: Context, tx: Transaction, post: Row) -> None:
     small, big = await split_authors(ctx, tx, post)
     if small:
         await enqueue(tx, FANOUT_JOB, {"post_id": str(post["id"])})
-    for author in big:
+    for author in _topic_authors(post, big):
         ctx.events.to_topic(tx, topic(author), FEED_POST, event_of(post))
 
 
@@ -80,5 +92,5 @@ async def on_deleted(ctx: Context, tx: Transaction, post: Row) -> None:
     small, big = await split_authors(ctx, tx, post)
     if small:
         await enqueue(tx, RETRACT_JOB, {"post_id": str(post["id"])})
-    for author in big:
+    for author in _topic_authors(post, big):
         ctx.events.to_topic(tx, topic(author), FEED_POST_REMOVED, event_of(post))

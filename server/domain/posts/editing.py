@@ -84,7 +84,12 @@ async def edit_post(
             ]
             invited = await writes.invite_collaborators(tx, post_id, wanted, actor.user_id, now)
         changes["updated_at"] = now
+        recount = published and "visibility" in changes  # hashtags count public posts only
+        if recount:
+            await writes.count_hashtags(tx, post_id, -1)
         post_after = await writes.update_post(tx, post_id, changes)
+        if recount:
+            await writes.count_hashtags(tx, post_id, +1)
         old_mentions = await store.mentioned_users(tx, post_id)
         await writes.set_mentions(tx, post_id, resolved.mentioned)
         if invited and post["status"] != "draft":

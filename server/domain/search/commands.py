@@ -4,9 +4,10 @@ refuse unknown fields, queries ignore them; see server/domain/messaging/commands
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from server.domain.messaging.commands import Command, Query
 from server.pagination import PageQuery
@@ -31,18 +32,33 @@ class HistoryQuery(PageQuery, Query):
     """A page of your search history."""
 
 
+# PostgreSQL stores instants past year 9999 in UTC (9999-12-31T23:59:59-14:00) that Python
+# cannot read back: the muted-word list would fail with a 500 from then on.
+LATEST_EXPIRY = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _check_expiry(value: datetime | None) -> datetime | None:
+    aware = value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    if aware is not None and aware >= LATEST_EXPIRY:
+        raise ValueError("must be before the year 9000 (or null: never expires)")
+    return value
+
+
+Expiry = Annotated[datetime | None, AfterValidator(_check_expiry)]
+
+
 class MutedWordIn(Command):
     """A word or phrase to hide posts by (whole words, any case; `expires_at`: when it stops
     hiding, null: never)."""
 
     phrase: str = Field(min_length=1, max_length=100)
-    expires_at: datetime | None = None
+    expires_at: Expiry = None
 
 
 class MutedWordPatch(Command):
     """A new expiry for the muted word (null: never expires)."""
 
-    expires_at: datetime | None
+    expires_at: Expiry
 
 
 class ListIn(Command):

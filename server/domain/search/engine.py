@@ -39,7 +39,9 @@ class SearchEngine(Protocol):
         cap: int,
     ) -> list[Row]: ...
 
-    async def hashtags(self, prefix: str, *, offset: int, limit: int, cap: int) -> list[Row]: ...
+    async def hashtags(
+        self, viewer: uuid.UUID, prefix: str, *, offset: int, limit: int, cap: int
+    ) -> list[Row]: ...
 
     async def linked_posts(
         self,

@@ -147,7 +147,7 @@ async def search_hashtags(ctx: Context, viewer: Principal, query: SearchQuery) -
     offset = _offset(query.cursor)
     prefix = _tag_prefix(query.q, words)
     rows = await engine_for(ctx.db).hashtags(
-        prefix, offset=offset, limit=query.limit + 1, cap=CANDIDATES
+        viewer.user_id, prefix, offset=offset, limit=query.limit + 1, cap=CANDIDATES
     )
     rows, next_cursor = _page(rows, offset, query.limit)
     await _remember(ctx, viewer, query, "hashtag")
@@ -208,7 +208,7 @@ async def search_all(ctx: Context, viewer: Principal, query: SearchQuery) -> dic
     users, hits, tags, products, shops, events = await asyncio.gather(
         engine.users(me, words, exact=exact, offset=0, limit=n, cap=CANDIDATES),
         engine.posts(me, words, now, offset=0, limit=n, cap=CANDIDATES),
-        engine.hashtags(tag_prefix, offset=0, limit=n, cap=CANDIDATES),
+        engine.hashtags(me, tag_prefix, offset=0, limit=n, cap=CANDIDATES),
         engine.entities("product", me, words, n),
         engine.entities("shop", me, words, n),
         engine.entities("event", me, words, n),

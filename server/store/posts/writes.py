@@ -15,6 +15,7 @@ from typing import Any
 from server.ids import new_id
 from server.store.db import Queries, Row, jsonb
 from server.store.posts.reads import POST_COLUMNS
+from server.store.visibility import post_seen_by_everyone
 
 
 async def insert_post(q: Queries, values: dict[str, Any]) -> Row:
@@ -88,7 +89,9 @@ async def set_mentions(q: Queries, post_id: uuid.UUID, user_ids: Sequence[uuid.U
 async def add_hashtags(
     q: Queries, post_id: uuid.UUID, tags: Sequence[str], published_at: datetime
 ) -> None:
-    """Link a published post to `tags` (created as needed), counting it once per tag.
+    """Link a published post to `tags` (created as needed), counting it once per tag when
+    everyone may see it (`post_seen_by_everyone`: a stranger must not learn from the count
+    that a private account or a followers-only post uses the tag).
 
     Two statements: an UPDATE in the same statement as the upsert cannot see (or change
     again) the rows the upsert wrote, so counting there left every count at 0."""
@@ -108,22 +111,42 @@ async def add_hashtags(
     )
     if linked:
         await q.execute(
-            "UPDATE hashtags SET posts_count = posts_count + 1 WHERE id = ANY(%s)",
-            ([row["hashtag_id"] for row in linked],),
+            f"""UPDATE hashtags SET posts_count = posts_count + 1
+                WHERE id = ANY(%(ids)s) AND EXISTS (
+                    SELECT 1 FROM posts p WHERE p.id = %(post)s AND {post_seen_by_everyone()})""",
+            {"ids": [row["hashtag_id"] for row in linked], "post": post_id},
         )
 
 
 async def remove_hashtags(q: Queries, post_id: uuid.UUID, tags: Sequence[str] | None) -> None:
-    """Unlink `tags` (None: every tag) from the post, uncounting it."""
+    """Unlink `tags` (None: every tag) from the post, uncounting it if it was counted (the
+    post's audience as it is now, deletion aside: call before changing the audience).
+
+    Known approximation: an account turning private or public does not recount its tags, so
+    a count can keep a post of a now private account (or miss one of a now public account)
+    until it is deleted; what a viewer finds is decided by `hashtag_visible`, never by it."""
     await q.execute(
-        """WITH gone AS (
+        f"""WITH gone AS (
                DELETE FROM post_hashtags ph USING hashtags h
                WHERE ph.post_id = %(post)s AND h.id = ph.hashtag_id
                  AND (%(tags)s::text[] IS NULL OR h.tag = ANY(%(tags)s))
                RETURNING ph.hashtag_id)
            UPDATE hashtags h SET posts_count = greatest(h.posts_count - 1, 0)
-           FROM gone WHERE h.id = gone.hashtag_id""",
+           FROM gone WHERE h.id = gone.hashtag_id AND EXISTS (
+               SELECT 1 FROM posts p WHERE p.id = %(post)s AND {post_seen_by_everyone()})""",
         {"post": post_id, "tags": list(tags) if tags is not None else None},
+    )
+
+
+async def count_hashtags(q: Queries, post_id: uuid.UUID, delta: int) -> None:
+    """Add `delta` to the counts of the post's tags if everyone may see it as it is now: -1
+    before its audience changes, +1 after, so the counts follow an edited audience."""
+    await q.execute(
+        f"""UPDATE hashtags h SET posts_count = greatest(h.posts_count + %(d)s, 0)
+            FROM post_hashtags ph
+            WHERE ph.post_id = %(post)s AND h.id = ph.hashtag_id AND EXISTS (
+                SELECT 1 FROM posts p WHERE p.id = %(post)s AND {post_seen_by_everyone()})""",
+        {"post": post_id, "d": delta},
     )
 
 
