@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from server.domain import stream_tickets
 from server.http.endpoint import context, endpoint, principal
-from server.ws import connection, fallback
+from server.ws import fallback
+from server.ws.endpoint import serve_socket
 from server.ws.hub import HUB
 
 routes = web.RouteTableDef()
@@ -114,7 +115,7 @@ async def gateway_socket(request: web.Request, query: SocketQuery) -> web.Stream
     """Upgrades to a WebSocket (101) carrying envelopes `{op, d, s, t, id}`: hello, then identify
     with the access token within the hello timeout, then events, calls and subscriptions. Not a
     plain HTTP request: 426 without the upgrade headers."""
-    return await connection.serve_socket(request, query.encoding)
+    return await serve_socket(request, query.encoding)
 
 
 @routes.get("/api/gateway/events")

@@ -1,7 +1,8 @@
 """The gateway: WebSocket sessions, resume, subscriptions, HTTP fallback transports.
 
 Layout: hub.py (node-local registry, fan-out, sweeper), connection.py (the socket state
-machine), calls.py (call methods and topic authorizers other capabilities register),
+machine), handshake.py (identify / resume), endpoint.py (the WebSocket route's upgrade and
+teardown), calls.py (call methods and topic authorizers other capabilities register),
 methods/ (one module of call methods per capability), fallback.py (long-poll and SSE),
 frames.py (framing, encode-once), metrics.py.
 """

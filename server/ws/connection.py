@@ -1,5 +1,7 @@
 """One gateway socket: the connection state machine (hello → identify / resume → ready),
-heartbeats, the frame budget, calls, subscriptions and the bounded outbound path.
+heartbeats, the frame budget, calls, subscriptions and the bounded outbound path. The
+identify / resume handshake is the Handshake mixin (server/ws/handshake.py); the aiohttp
+endpoint that upgrades the request and runs a Connection is server/ws/endpoint.py.
 
 Outbound frames are written straight to the transport while its buffer is below the high-water
 mark; past it they wait in a bounded per-connection backlog drained by a flusher task that only
@@ -10,13 +12,10 @@ SLOW_CONSUMER (4010): it reconnects and resumes, and server memory stays bounded
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -25,48 +24,33 @@ from protocol.codec import DecodeError, JsonCodec, MsgpackCodec
 from protocol.constants import (
     CLIENT_OPS,
     MAX_TOPICS_PER_CONNECTION,
-    PROTOCOL_VERSION,
     CloseCode,
     ErrorCode,
     Op,
 )
 from server.bus.base import UserEvent
 from server.bus.faults import is_bus_failure
-from server.domain import accounts
 from server.domain.auth_tokens import Principal
-from server.domain.presence import hidden_from_viewer
-from server.errors import BadRequest, Unauthorized
 from server.ws import metrics
 from server.ws.calls import CALLS, canonical_topic, check_topic, run_call
 from server.ws.frames import Outgoing, encode, user_event_frame
-from server.ws.hub import HUB, Hub
+from server.ws.handshake import NEW, READY, SYNCING, Handshake
+from server.ws.hub import Hub
 
 log = logging.getLogger("nexgate.gateway")
 
-NEW, SYNCING, READY = 0, 1, 2
 HIGH_WATER = 64 * 1024
 CLOSE_TIMEOUT_S = 5.0
-_WS_CODE_MAP = {1009: CloseCode.FRAME_TOO_LARGE, 1007: CloseCode.DECODE_ERROR}
-
-
-class GatewaySocket(web.WebSocketResponse):
-    """aiohttp's socket, closing with the protocol's codes instead of RFC ones where the
-    protocol has its own (frame too large → 4011, invalid UTF-8 → 4002)."""
-
-    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
-        mapped = _WS_CODE_MAP.get(code)
-        if mapped is not None:
-            code = int(mapped)
-            message = b"frame too large" if mapped == CloseCode.FRAME_TOO_LARGE else b"bad utf-8"
-            metrics.CLOSES.labels(str(code)).inc()
-        return await super().close(code=code, message=message, drain=drain)
 
 
 def _reason(text: str) -> str:
     return text.encode()[:120].decode(errors="ignore")
 
 
-class Connection:
+class Connection(Handshake):
+    """One identified-or-not gateway socket. `ws` is the endpoint's GatewaySocket; frames
+    bypass it on the way out (written to `transport` directly, see `write`)."""
+
     __slots__ = (
         "backlog",
         "binary",
@@ -95,7 +79,9 @@ class Connection:
         "ws",
     )
 
-    def __init__(self, hub: Hub, ws: GatewaySocket, transport: Any, writer: Any, binary: bool):
+    def __init__(
+        self, hub: Hub, ws: web.WebSocketResponse, transport: Any, writer: Any, binary: bool
+    ):
         self.hub = hub
         self.ws = ws
         self.transport = transport
@@ -372,77 +358,10 @@ class Connection:
         else:
             self.close(CloseCode.UNKNOWN_OP, f"unknown op {op[:40]!r}")
 
-    async def _authenticate(self, token: Any, *, check_account: bool = True) -> Principal | None:
-        if not isinstance(token, str) or not token:
-            self.close(CloseCode.AUTHENTICATION_FAILED, "identify needs a token")
-            return None
-        try:
-            return await accounts.authenticate(self.hub.ctx, token, check_account=check_account)
-        except Unauthorized as exc:
-            self.close(CloseCode.AUTHENTICATION_FAILED, exc.detail)
-            return None
-
-    @contextlib.asynccontextmanager
-    async def _admitted(self) -> AsyncIterator[None]:
-        """Admission control for handshakes: at most `gateway.max_concurrent_syncs` identify /
-        resume run at once on this node; the others wait in arrival order (asyncio.Semaphore
-        is FIFO). A storm of 1,000 resumes then takes its turns between the sends of the
-        connected users instead of all at once ahead of them. Waiting does not count against
-        the identify deadline (the client did send its identify in time)."""
-        self.state = SYNCING  # a second identify / resume while queued is still 4005
-        hub = self.hub
-        queued = hub.syncs.locked()
-        if queued:
-            metrics.SYNCS_QUEUED.inc()
-        started = time.monotonic()
-        async with hub.syncs:
-            if queued:
-                metrics.SYNCS_QUEUED.dec()
-            metrics.SYNC_WAIT.observe(time.monotonic() - started)
-            self.deadline = max(self.deadline, time.monotonic() + hub.hello_timeout_s)
-            if self.closed:
-                yield
-                return
-            metrics.SYNCS_RUNNING.inc()
-            try:
-                yield
-            finally:
-                metrics.SYNCS_RUNNING.dec()
-
-    def _become(self, principal: Principal, session_id: str, seq: int) -> bool:
-        """Enter SYNCING as `principal`: live events start queueing in `pending`. True if this
-        is the node's first session of the user."""
-        self.principal = principal
-        self.user_id = principal.user_id
-        self.session_id = session_id
-        self.sign_in_session = str(principal.session_id) if principal.session_id else None
-        self.last_s = seq
-        self.pending = []
-        self.state = SYNCING
-        previous = self.hub.sessions.get(session_id)
-        if previous is not None and previous is not self:
-            previous.close(CloseCode.SESSION_REPLACED, "the session was resumed elsewhere")
-        self.hub.sessions[session_id] = self
-        first = self.hub.attach_user(self)
-        self._enforce_socket_cap()
-        return first
-
-    def _enforce_socket_cap(self) -> None:
-        """Past `max_sockets_per_user` live sockets of this user on this node, close the oldest
-        (4013): a runaway or abusive client cannot pile up sockets (each one costs memory and
-        a frame budget of its own); a legitimate new device still gets in."""
-        assert self.user_id is not None
-        sockets = [s for s in self.hub.users.get(self.user_id, ()) if isinstance(s, Connection)]
-        excess = len(sockets) - max(1, self.hub.settings.max_sockets_per_user)
-        for oldest in sockets[: max(0, excess)]:  # attach order: oldest first
-            oldest.close(CloseCode.TOO_MANY_SOCKETS, "too many sockets: this was the oldest")
-
-    def _go_ready(self) -> None:
-        self.state = READY
-        self.deadline = time.monotonic() + self.hub.session_timeout_s
-        self.flush_pending()
+    # identify / resume: the Handshake mixin (server/ws/handshake.py) ------------------------
 
     async def save_session(self) -> None:
+        """Store what a resume restores (topics, presence watches, epoch) for `session_ttl_s`."""
         assert self.principal is not None and self.session_id is not None
         record = {
             "user_id": str(self.principal.user_id),
@@ -451,154 +370,6 @@ class Connection:
             "epoch": self.epoch,
         }
         await self.hub.bus.save_session(self.session_id, record, self.hub.session_ttl_s)
-
-    async def on_identify(self, d: dict[str, Any]) -> None:
-        self.state = SYNCING
-        principal = await self._authenticate(d.get("token"))
-        if principal is None or self.closed:
-            return
-        hub = self.hub
-        first = self._become(principal, secrets.token_hex(16), 0)
-        try:
-            self.epoch, self.last_s = await hub.bus.log_position(principal.user_id)
-            await self.save_session()
-        except Exception as exc:
-            if not is_bus_failure(exc):
-                log.exception("identify failed")
-            self.close(
-                CloseCode.UNKNOWN_ERROR,
-                "event bus unavailable: retry soon"
-                if is_bus_failure(exc)
-                else "server error: try again",
-            )
-            return
-        self.write_frame(
-            {
-                "op": Op.READY,
-                "d": {
-                    "session_id": self.session_id,
-                    "user": {
-                        "id": str(principal.user_id),
-                        "username": principal.username,
-                        "roles": list(principal.roles),
-                    },
-                    "seq": self.last_s,
-                    "epoch": self.epoch,
-                },
-            }
-        )
-        self._go_ready()
-        if first:
-            await hub.user_online(principal.user_id)
-
-    async def on_resume(self, d: dict[str, Any]) -> None:
-        session_id, seq, epoch = d.get("session_id"), d.get("seq"), d.get("epoch")
-        if (
-            not isinstance(session_id, str)
-            or not isinstance(epoch, str | None)
-            or not isinstance(seq, int)
-            or isinstance(seq, bool)
-            or seq < 0
-            or len(session_id) > 64
-        ):
-            self.close(CloseCode.DECODE_ERROR, "resume needs {token, session_id, seq >= 0}")
-            return
-        self.state = SYNCING
-        # No account read per resume: the session being resumed began with an identify that
-        # read the account, and deactivating an account revokes its sign-in sessions, which
-        # the (cached) revocation check here still catches (4004).
-        principal = await self._authenticate(d.get("token"), check_account=False)
-        if principal is None or self.closed:
-            return
-        hub = self.hub
-        record = await hub.bus.load_session(session_id)
-        if record is None or record.get("user_id") != str(principal.user_id):
-            self._invalid_session("unknown or expired session", "session_unknown")
-            return
-        current, last = await hub.bus.log_position(principal.user_id)
-        # The client's epoch (or, from older clients, the one its session was saved with): a
-        # seq counted in a lost history must never select events of the new one.
-        cursor_epoch = epoch if epoch is not None else record.get("epoch")
-        if cursor_epoch is not None and cursor_epoch != current:
-            self._invalid_session(
-                "the event log was reset: refetch over HTTP", "log_reset", epoch=current
-            )
-            return
-        if seq > last:
-            metrics.RESUMES.labels("invalid_seq").inc()
-            self.close(CloseCode.INVALID_SEQ, f"seq {seq} is ahead of the server's {last}")
-            return
-        first = self._become(principal, session_id, seq)
-        self.epoch = current
-        try:
-            ok = await self.send_log()
-        except Exception:
-            log.exception("resume failed")
-            ok = False
-        if not ok:
-            self._unbecome()
-            self._invalid_session("the events after seq are no longer kept", "log_trimmed")
-            return
-        replayed = self.last_s - seq
-        restored = await self._restore(record)
-        await self.save_session()
-        self.write_frame(
-            {
-                "op": Op.RESUMED,
-                "d": {
-                    "session_id": session_id,
-                    "seq": self.last_s,
-                    "epoch": self.epoch,
-                    "replayed": replayed,
-                    "topics": restored,
-                },
-            }
-        )
-        metrics.RESUMES.labels("ok").inc()
-        self._go_ready()
-        if first:
-            await hub.user_online(principal.user_id)
-
-    def _unbecome(self) -> None:
-        self.hub.detach_user(self)
-        self.hub.forget(self)
-        self.principal = self.user_id = self.session_id = self.sign_in_session = None
-        self.topics = self.watching = None
-        self.pending = None
-        self.state = NEW
-
-    def _invalid_session(self, reason: str, code: str, **extra: Any) -> None:
-        """Not resumable: the client refetches state over HTTP and sends identify on this
-        socket (or reconnects). The identify deadline starts again."""
-        metrics.RESUMES.labels("failed").inc()
-        self.state = NEW
-        self.deadline = time.monotonic() + self.hub.hello_timeout_s
-        self.write_frame(
-            {
-                "op": Op.INVALID_SESSION,
-                "d": {"resumable": False, "code": code, "reason": reason, **extra},
-            }
-        )
-
-    async def _restore(self, record: dict[str, Any]) -> list[str]:
-        """Re-subscribe the session's topics and presence watches, re-checking access."""
-        assert self.principal is not None
-        restored = []
-        for topic in record.get("topics") or ():
-            topic = canonical_topic(topic) if isinstance(topic, str) else None
-            if topic is not None and await self._authorize(topic) is None:
-                self.hub.subscribe(self, topic)
-                restored.append(topic)
-        watching = []
-        for raw in record.get("watching") or ():
-            try:
-                watching.append(uuid.UUID(raw))
-            except ValueError:
-                continue
-        if watching:
-            hidden = await hidden_from_viewer(self.hub.ctx, self.principal.user_id, watching)
-            self.hub.watch(self, [u for u in watching if u not in hidden])
-        return restored
 
     # calls and topics -----------------------------------------------------------------------
 
@@ -665,83 +436,3 @@ class Connection:
 
 def _known_methods() -> dict:
     return CALLS
-
-
-def hello_frame(hub: Hub, encoding: str) -> dict[str, Any]:
-    return {
-        "op": Op.HELLO,
-        "d": {
-            "heartbeat_interval_ms": hub.settings.heartbeat_interval_ms,
-            "session_timeout_ms": int(hub.session_timeout_s * 1000),
-            "identify_timeout_ms": int(hub.hello_timeout_s * 1000),
-            "protocol_version": PROTOCOL_VERSION,
-            "max_frame_bytes": hub.max_frame_bytes,
-            "encoding": encoding,
-        },
-    }
-
-
-_AFTER_CLOSE: set[asyncio.Future] = set()
-
-
-async def _after_close(hub: Hub, conn: Connection, last: bool) -> None:
-    try:
-        if conn.close_code != CloseCode.SESSION_REPLACED:
-            await conn.save_session()  # resumable for the log age from now
-        if last:
-            assert conn.user_id is not None  # scheduled only for an identified connection
-            await hub.user_offline(conn.user_id)
-    except Exception:
-        log.exception("session bookkeeping failed")
-
-
-async def serve_socket(request: web.Request, encoding: str) -> web.StreamResponse:
-    """GET /api/gateway/ws: upgrade, say hello, run the state machine until the socket ends.
-    `encoding` ("json" / "msgpack") and the protocol version were validated by the route."""
-    hub = request.app[HUB]
-    if encoding not in ("json", "msgpack"):
-        raise BadRequest("encoding must be 'json' or 'msgpack'.")
-    if hub.closing:
-        raise web.HTTPServiceUnavailable(text="The server is restarting.")
-    ws = GatewaySocket(
-        timeout=CLOSE_TIMEOUT_S,
-        autoping=True,
-        compress=False,
-        max_msg_size=hub.max_frame_bytes,
-        decode_text=False,
-    )
-    if not ws.can_prepare(request):
-        raise web.HTTPUpgradeRequired(
-            text="This endpoint speaks WebSocket: connect with an 'Upgrade: websocket' request.",
-            headers={"Upgrade": "websocket"},
-        )
-    writer = await ws.prepare(request)
-    binary = encoding == "msgpack"
-    conn = Connection(hub, ws, request.transport, writer, binary)
-    hub.conns.add(conn)
-    gauge = metrics.CONNECTIONS.labels("websocket", encoding)
-    gauge.inc()
-    try:
-        conn.write_frame(hello_frame(hub, encoding))
-        await conn.run()
-    finally:
-        gauge.dec()
-        hub.conns.discard(conn)
-        if not conn.closed:
-            conn.closed = True
-            hub.forget(conn)
-        if conn.flusher is not None:
-            conn.flusher.cancel()
-        if conn.catcher is not None:
-            conn.catcher.cancel()
-        if conn.user_id is not None:
-            last = hub.detach_user(conn)
-            # Shielded: a handler cancelled as its socket goes away must still save the session
-            # and leave presence, or the user would look online until presence_ttl_s expires.
-            task = asyncio.ensure_future(_after_close(hub, conn, last))
-            _AFTER_CLOSE.add(task)
-            task.add_done_callback(_AFTER_CLOSE.discard)
-            await asyncio.shield(task)
-        if conn.closer is not None:
-            await asyncio.shield(conn.closer)
-    return ws

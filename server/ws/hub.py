@@ -54,7 +54,7 @@ class Hub:
         self.frame_budget_window_s = settings.frame_budget_window_s
         self.outbound_queue = settings.outbound_queue
         self.session_ttl_s = float(settings.resume_log_age_s)
-        # Admission control of identify / resume (server/ws/connection.py, Connection._admitted).
+        # Admission control of identify / resume (server/ws/handshake.py, Handshake._admitted).
         self.syncs = asyncio.Semaphore(max(1, settings.max_concurrent_syncs))
         self.conns: set[Any] = set()  # every open socket (the sweeper walks these)
         self.users: dict[uuid.UUID, list[UserSubscriber]] = {}
