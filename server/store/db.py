@@ -92,14 +92,26 @@ class _Queries:
 
 async def _run_on(conn: aiopg.Connection, sql: str, params: Params, mode: str) -> Any:
     prepared.note_plain(conn, sql)
-    async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+    # Plain tuples zipped with the column names: the same dicts RealDictCursor gave (a later
+    # column of the same name wins, in the first one's place), built in C instead of one
+    # Python-level __setitem__ per column, and copied once less (profiled: a fifth of a page
+    # of posts went there).
+    async with conn.cursor() as cur:
         await cur.execute(sql, params)
         if mode == "count":
             return cur.rowcount
         if mode == "one":
             row = await cur.fetchone()
-            return dict(row) if row is not None else None
-        return [dict(row) for row in await cur.fetchall()]
+            return dict(zip(_names(cur), row, strict=True)) if row is not None else None
+        rows = await cur.fetchall()
+        if not rows:
+            return []
+        names = _names(cur)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _names(cur: Any) -> list[str]:
+    return [column[0] for column in cur.description]
 
 
 class Transaction(_Queries):

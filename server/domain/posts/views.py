@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from server.domain import cards
@@ -48,10 +49,37 @@ async def render_posts(
     ctx: Context, viewer: uuid.UUID, rows: list[Row], *, with_originals: bool = True
 ) -> list[dict[str, Any]]:
     """The posts `rows` (already checked visible to `viewer`) as the viewer sees them; reposts
-    and quotes with their original (one level deep, itself drawn in one batch for the page)."""
+    and quotes with their original (one level deep, drawn in the same batch as the page)."""
     if not rows:
         return []
-    post_ids = [row["id"] for row in rows]
+    originals: list[Row] = []
+    if with_originals:
+        wanted = [r["original_post_id"] for r in rows if r["original_post_id"] is not None]
+        if wanted:
+            originals = await store.get_posts(ctx.db, wanted, viewer)
+    # The page and its originals are read together: one query per kind of part for both
+    # (not a second round of every query for the originals).
+    drawn = await _draw(ctx, viewer, rows + originals)
+    views = [drawn(row) for row in rows]
+    if with_originals:
+        by_id = {str(row["id"]): drawn(row) for row in originals}
+        for view, row in zip(views, rows, strict=True):
+            original_id = row["original_post_id"]
+            view["is_repost"] = row["is_repost"]
+            view["is_quote"] = row["is_quote"]
+            view["original_post"] = by_id.get(str(original_id)) if original_id else None
+            view["original_unavailable"] = (row["is_repost"] or row["is_quote"]) and (
+                view["original_post"] is None
+            )
+    return views
+
+
+async def _draw(
+    ctx: Context, viewer: uuid.UUID, rows: list[Row]
+) -> Callable[[Row], dict[str, Any]]:
+    """Read every part of the posts `rows` in one batch; returns what draws one of them (a new
+    dict each call: a post both on the page and quoted by it is drawn twice, not shared)."""
+    post_ids = list(dict.fromkeys(row["id"] for row in rows))
     # The parts of a page do not depend on each other: read them at once, each on its own
     # pooled connection, so a page waits for the slowest part, not for the sum of them.
     collaborators, linked, marks, poll_views, media_views = await asyncio.gather(
@@ -67,36 +95,16 @@ async def render_posts(
     by_post: dict[uuid.UUID, list[Row]] = defaultdict(list)
     for c in collaborators:
         by_post[c["post_id"]].append(c)
-    views = []
-    for row in rows:
+
+    def draw(row: Row) -> dict[str, Any]:
         view = _view(
             row, viewer, briefs, by_post[row["id"]], linked[row["id"]], marks.get(row["id"])
         )
         view["poll"] = poll_views.get(row["id"])
         view["media"] = media_views.get(row["id"], [])
-        views.append(view)
-    if with_originals:
-        await _attach_originals(ctx, viewer, views, rows)
-    return views
+        return view
 
-
-async def _attach_originals(
-    ctx: Context, viewer: uuid.UUID, views: list[dict[str, Any]], rows: list[Row]
-) -> None:
-    wanted = [r["original_post_id"] for r in rows if r["original_post_id"] is not None]
-    originals: dict[str, dict[str, Any]] = {}
-    if wanted:
-        found = await store.get_posts(ctx.db, wanted, viewer)
-        for view in await render_posts(ctx, viewer, found, with_originals=False):
-            originals[view["id"]] = view
-    for view, row in zip(views, rows, strict=True):
-        original_id = row["original_post_id"]
-        view["is_repost"] = row["is_repost"]
-        view["is_quote"] = row["is_quote"]
-        view["original_post"] = originals.get(str(original_id)) if original_id else None
-        view["original_unavailable"] = (row["is_repost"] or row["is_quote"]) and (
-            view["original_post"] is None
-        )
+    return draw
 
 
 def _view(
