@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -46,6 +47,21 @@ def decode_id_cursor(cursor: str | None) -> uuid.UUID | None:
         return None
     try:
         return uuid.UUID(str(values[0]))
+    except ValueError:
+        raise ValidationFailed.field("cursor", "is not a cursor this list produced") from None
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """For lists ordered by (a UTC time, a UUID), newest first: the key the previous page
+    ended at. A bogus cursor (or one with a time without its zone) is a 422 problem."""
+    values = decode_cursor(cursor, 2)
+    if values is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(values[0]))
+        if at.tzinfo is None:
+            raise ValueError("a cursor's time carries its zone")
+        return at, uuid.UUID(str(values[1]))
     except ValueError:
         raise ValidationFailed.field("cursor", "is not a cursor this list produced") from None
 

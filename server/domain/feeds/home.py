@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.feeds.timelines import Entry, timelines_of
 from server.domain.posts.views import render_posts
-from server.errors import ValidationFailed
-from server.pagination import decode_cursor, encode_cursor
+from server.pagination import decode_time_id_cursor, encode_cursor
 from server.store import feeds as store
 from server.store.db import Row
 
@@ -40,16 +38,7 @@ MAX_ROUNDS = 4  # candidate batches read per page before answering short with a 
 
 def keyset(cursor: str | None) -> Entry | None:
     """The (published_at, id) a previous page ended at; a bogus cursor is a 422 problem."""
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(values[0]))
-        if moment.tzinfo is None:
-            raise ValueError
-        return moment, uuid.UUID(str(values[1]))
-    except ValueError:
-        raise ValidationFailed.field("cursor", "is not a cursor this list produced") from None
+    return decode_time_id_cursor(cursor)
 
 
 def cursor_of(entry: Entry) -> str:

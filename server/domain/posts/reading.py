@@ -5,7 +5,6 @@ pages drawn with a fixed number of queries (server/domain/posts/views.py)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from server.domain.access import access_post
@@ -13,24 +12,13 @@ from server.domain.accounts import find_visible_user
 from server.domain.auth_tokens import Principal
 from server.domain.context import Context
 from server.domain.posts.views import render_posts
-from server.errors import ValidationFailed
-from server.pagination import decode_cursor, page
+from server.pagination import decode_time_id_cursor, page
 from server.store.posts import reads as store
 
 
 async def get_post(ctx: Context, viewer: Principal, post_id: uuid.UUID) -> dict[str, Any]:
     post = await access_post(ctx, ctx.db, viewer, post_id)
     return (await render_posts(ctx, viewer.user_id, [post]))[0]
-
-
-def _keyset(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))
-    except ValueError:
-        raise ValidationFailed.field("cursor", "is not a cursor this list produced") from None
 
 
 async def user_posts(
@@ -40,7 +28,9 @@ async def user_posts(
     those the viewer may see (a private account's to its approved followers only). A user who
     blocked the viewer does not exist for them (404)."""
     user = await find_visible_user(ctx, viewer, ref)
-    rows = await store.profile_grid(ctx.db, user["id"], viewer.user_id, _keyset(cursor), limit + 1)
+    rows = await store.profile_grid(
+        ctx.db, user["id"], viewer.user_id, decode_time_id_cursor(cursor), limit + 1
+    )
     rows, next_cursor = page(rows, limit, lambda r: store.keyset_of(r, "published_at"))
     return {"items": await render_posts(ctx, viewer.user_id, rows), "next_cursor": next_cursor}
 
@@ -50,6 +40,8 @@ async def drafts(
 ) -> dict[str, Any]:
     """Your posts not published yet: drafts, scheduled ones and those waiting for co-authors,
     last touched first. Nobody else ever sees them here."""
-    rows = await store.unpublished_of(ctx.db, viewer.user_id, _keyset(cursor), limit + 1)
+    rows = await store.unpublished_of(
+        ctx.db, viewer.user_id, decode_time_id_cursor(cursor), limit + 1
+    )
     rows, next_cursor = page(rows, limit, lambda r: store.keyset_of(r, "updated_at"))
     return {"items": await render_posts(ctx, viewer.user_id, rows), "next_cursor": next_cursor}

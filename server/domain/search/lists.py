@@ -18,7 +18,7 @@ from server.domain.posts.views import render_posts
 from server.domain.search.commands import ListIn, ListMemberIn, ListPatch
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.ids import new_id
-from server.pagination import decode_cursor, decode_id_cursor, page
+from server.pagination import decode_id_cursor, decode_time_id_cursor, page
 from server.store import lists as store
 from server.store.db import Row
 from server.store.posts import reads as posts_store
@@ -148,19 +148,6 @@ async def members(
     return {"items": items, "next_cursor": next_cursor}
 
 
-def _keyset(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        at = datetime.fromisoformat(str(values[0]))
-        if at.tzinfo is None:
-            raise ValueError("naive")
-        return at, uuid.UUID(str(values[1]))
-    except ValueError:
-        raise ValidationFailed.field("cursor", "is not a cursor this list produced") from None
-
-
 async def _feed_rows(
     ctx: Context,
     viewer: Principal,
@@ -193,6 +180,6 @@ async def feed(
     """The members' posts newest first, every visibility rule applied for you (blocks both
     ways, mutes, hidden posts, your muted words, followers-only, private accounts, deleted)."""
     found = await access_list(ctx, ctx.db, viewer, list_id)
-    rows = await _feed_rows(ctx, viewer, found, _keyset(cursor), limit + 1)
+    rows = await _feed_rows(ctx, viewer, found, decode_time_id_cursor(cursor), limit + 1)
     rows, next_cursor = page(rows, limit, lambda r: posts_store.keyset_of(r, "published_at"))
     return {"items": await render_posts(ctx, viewer.user_id, rows), "next_cursor": next_cursor}

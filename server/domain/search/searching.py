@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
 from typing import Any, Final
 
 from server.domain.accounts import profile_view
@@ -26,7 +25,7 @@ from server.domain.search.engine import engine_for
 from server.domain.search.text import fold, highlights, parse_query
 from server.errors import NotFound, ValidationFailed
 from server.ids import new_id
-from server.pagination import decode_cursor, encode_cursor, page
+from server.pagination import decode_cursor, decode_time_id_cursor, encode_cursor, page
 from server.store import search as store
 from server.store.db import Row
 from server.store.posts import reads as posts_store
@@ -227,20 +226,10 @@ async def search_all(ctx: Context, viewer: Principal, query: SearchQuery) -> dic
 # History ----------------------------------------------------------------------------------
 
 
-def _history_keyset(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))
-    except ValueError:
-        raise ValidationFailed.field("cursor", "is not a cursor this list produced") from None
-
-
 async def list_history(ctx: Context, viewer: Principal, query: HistoryQuery) -> dict[str, Any]:
     """Your searches, most recent first (a repeated search counts once, at its last time)."""
     rows = await store.history_page(
-        ctx.db, viewer.user_id, _history_keyset(query.cursor), query.limit + 1
+        ctx.db, viewer.user_id, decode_time_id_cursor(query.cursor), query.limit + 1
     )
     rows, next_cursor = page(
         rows, query.limit, lambda r: (r["created_at"].isoformat(), str(r["id"]))
