@@ -67,15 +67,3 @@ async def list_feed(
 
 async def feed_contents(client: TestClient, viewer: User, list_id: str) -> list[str]:
     return [item["content"] for item in (await list_feed(client, viewer, list_id))["items"]]
-
-
-async def follow(client: TestClient, follower: User, followed: User) -> None:
-    """`follower` follows `followed`, approved if the account is private."""
-    resp = await client.post(f"/api/users/{followed.id}/follow", headers=follower.auth)
-    assert resp.status in (200, 201), await resp.text()
-    requests = await (await client.get("/api/follows/requests", headers=followed.auth)).json()
-    for item in requests["items"]:
-        accepted = await client.post(
-            f"/api/follows/{item['follow_id']}/accept", headers=followed.auth
-        )
-        assert accepted.status == 200, await accepted.text()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 from tests.helpers import expect_problem
-from tests.posts_support import block, make_private, post
-from tests.search_support import add_member, feed_contents, follow, list_feed, make_list, mute_word
+from tests.posts_support import block, follow, make_private, post
+from tests.search_support import add_member, feed_contents, list_feed, make_list, mute_word
 
 
 async def test_create_read_rename_delete(client, alice, bob) -> None:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from server.clock import ManualClock
 from tests.helpers import expect_problem
 from tests.notifications_support import ctx_of
-from tests.posts_support import block, post
-from tests.search_support import follow, found_posts, mute_word
+from tests.posts_support import block, follow, post
+from tests.search_support import found_posts, mute_word
 
 
 async def test_muted_words_are_whole_words_any_case_and_nfc(client, alice, bob) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from tests.commerce_support import COMMERCE_SETTINGS
 from tests.helpers import expect_problem
-from tests.posts_support import block, make_private, post
-from tests.search_support import follow, found_posts, found_users, mute_word, search
+from tests.posts_support import block, follow, make_private, post
+from tests.search_support import found_posts, found_users, mute_word, search
 
 pytestmark = pytest.mark.app_settings(**COMMERCE_SETTINGS)
 
