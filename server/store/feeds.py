@@ -16,7 +16,11 @@ from typing import Any
 from server.store.db import Queries, Row
 from server.store.keyword_filters import passes_keyword_filters
 from server.store.posts.reads import POST_COLUMNS
-from server.store.visibility import blocked_either_way_among, post_visible
+from server.store.visibility import (
+    blocked_either_way_among,
+    post_not_muted_or_hidden,
+    post_visible,
+)
 
 Keyset = tuple[datetime, uuid.UUID]
 READ_AT_GRANULARITY = timedelta(hours=1)
@@ -249,14 +253,10 @@ async def pulled(
 # (a block, a mute, a hide of the original) or that matches one of their live muted words (the
 # repost shows the original's text; its own text is empty).
 def _original_ok(viewer_param: str) -> str:
-    viewer = f"%({viewer_param})s::uuid"
     return f"""(NOT p.is_repost OR EXISTS (
         SELECT 1 FROM posts o WHERE o.id = p.original_post_id
           AND {post_visible(viewer_param, "o")}
-          AND NOT EXISTS (SELECT 1 FROM mutes om WHERE om.muter_id = {viewer}
-                          AND om.muted_id = ANY(o.author_ids))
-          AND NOT EXISTS (SELECT 1 FROM post_hides oh WHERE oh.user_id = {viewer}
-                          AND oh.post_id = o.id)
+          AND {post_not_muted_or_hidden(viewer_param, "o")}
           AND {passes_keyword_filters("o", viewer_param, "now")}))"""
 
 
@@ -272,13 +272,9 @@ def shown_in_feeds(viewer_param: str = "viewer") -> str:
     `post_visible`: posts by an account they mute, posts they hid, posts matching their live
     muted words (server/store/keyword_filters.py: needs the query parameter `now`), reposts
     of what they may not see or whose original matches their muted words."""
-    viewer = f"%({viewer_param})s::uuid"
     return f"""(p.status = 'published'
         AND {post_visible(viewer_param, "p")}
-        AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = {viewer}
-                        AND m.muted_id = ANY(p.author_ids))
-        AND NOT EXISTS (SELECT 1 FROM post_hides h WHERE h.user_id = {viewer}
-                        AND h.post_id = p.id)
+        AND {post_not_muted_or_hidden(viewer_param, "p")}
         AND {passes_keyword_filters("p", viewer_param, "now")}
         AND {_original_ok(viewer_param)})"""
 

@@ -325,6 +325,15 @@ async def clear_history(q: Queries, user_id: uuid.UUID) -> int:
 # Suggested users --------------------------------------------------------------------------
 
 
+# Who may be suggested to the viewer (query parameter `viewer`, user alias `u`): someone else,
+# listed for them (active, no block either way), not already followed or requested, not muted.
+_SUGGESTABLE = f"""u.id <> %(viewer)s AND {user_listed_for("viewer", "u")}
+              AND NOT EXISTS (SELECT 1 FROM follows x
+                              WHERE x.follower_id = %(viewer)s AND x.following_id = u.id)
+              AND NOT EXISTS (SELECT 1 FROM mutes m
+                              WHERE m.muter_id = %(viewer)s AND m.muted_id = u.id)"""
+
+
 async def suggestion_candidates(
     q: Queries, viewer: uuid.UUID, *, limit: int, fan_out: int
 ) -> list[Row]:
@@ -333,7 +342,6 @@ async def suggestion_candidates(
     of the viewer's most recent follows and `fan_out` follows of each are read), then popular
     active public accounts (by followers). Never the viewer, nor anyone they follow or asked
     to follow, blocked either way, or muted."""
-    listed = user_listed_for("viewer", "u")
     return await q.fetch(
         f"""WITH mine AS (
                 SELECT f.following_id AS id FROM follows f
@@ -356,11 +364,7 @@ async def suggestion_candidates(
             SELECT u.id, cand.mutuals,
                    cand.mutuals * 10 + ln(1 + u.followers_count) AS score
             FROM cand JOIN users u ON u.id = cand.id
-            WHERE u.id <> %(viewer)s AND {listed}
-              AND NOT EXISTS (SELECT 1 FROM follows x
-                              WHERE x.follower_id = %(viewer)s AND x.following_id = u.id)
-              AND NOT EXISTS (SELECT 1 FROM mutes m
-                              WHERE m.muter_id = %(viewer)s AND m.muted_id = u.id)
+            WHERE {_SUGGESTABLE}
             ORDER BY score DESC, u.id DESC LIMIT %(limit)s""",
         {"viewer": require_viewer(viewer), "limit": limit, "fan_out": fan_out},
     )
@@ -373,14 +377,9 @@ async def suggestable_profiles(
     re-checked: a cached list must not show someone just followed, blocked or muted)."""
     if not user_ids:
         return {}
-    listed = user_listed_for("viewer", "u")
     rows = await q.fetch(
         f"""SELECT {PROFILE_COLUMNS} FROM users u
-            WHERE u.id = ANY(%(ids)s) AND u.id <> %(viewer)s AND {listed}
-              AND NOT EXISTS (SELECT 1 FROM follows x
-                              WHERE x.follower_id = %(viewer)s AND x.following_id = u.id)
-              AND NOT EXISTS (SELECT 1 FROM mutes m
-                              WHERE m.muter_id = %(viewer)s AND m.muted_id = u.id)""",
+            WHERE u.id = ANY(%(ids)s) AND {_SUGGESTABLE}""",
         {"ids": user_ids, "viewer": require_viewer(viewer)},
     )
     return {row["id"]: row for row in rows}
